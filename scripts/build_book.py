@@ -1,0 +1,260 @@
+"""Build the course's Jupyter Book: one command, offline after the first JavaScript fetch.
+
+    python scripts/build_book.py                      # notebooks/ -> book/_build/html
+    python scripts/build_book.py --notebooks DIR      # or: TLTUTOR_NOTEBOOKS=DIR
+    python scripts/build_book.py --fresh              # re-execute every notebook
+
+Steps:
+
+1. ``scripts/fetch_widget_js.sh``: the widget and maths JavaScript the site serves itself
+   (pinned in book/package-lock.json; does nothing when the copies are current).
+2. ``book/course_map.py`` draws the course map of the intro page.
+3. Every ``NN_name.ipynb`` of the notebooks folder is copied to ``book/notebooks/`` (gitignored)
+   with its solutions collapsed (see :func:`collapse_solutions`); other files of the folder
+   (companion modules, small data) are copied as they are.
+4. ``book/_toc.yml`` is written: the intro, the notebooks in number order, the reference pages.
+5. The execution cache (``book/_build/.jupyter_cache``, keyed on each notebook's code) is
+   emptied when anything else that shapes the outputs changed: the tltutor package, Python or a
+   key library version, the Keras backend, or a companion file of the notebooks.
+6. ``jupyter-book build book -W -n --keep-going --all``: every notebook is executed (or taken
+   from the fresh cache); any warning, broken reference, unknown citation or glossary term, or
+   a failing cell fails the build.
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import hashlib
+import importlib.metadata
+import importlib.util
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import nbformat
+
+ROOT = Path(__file__).resolve().parent.parent
+BOOK = ROOT / "book"
+NOTEBOOK_NAME = re.compile(r"^(\d{2})_[A-Za-z0-9_]+\.ipynb$")
+SKIPPED = {".ipynb_checkpoints", "__pycache__", ".DS_Store"}
+# Libraries whose version changes what an executed notebook shows.
+TRACKED = ["keras", "tensorflow", "tensorflow-cpu", "jax", "torch", "numpy", "scikit-learn",
+           "scikit-image", "mlxtend", "matplotlib", "ipywidgets", "ipykernel", "myst-nb"]
+REFERENCE_PAGES = ["glossary", "bibliography", "troubleshooting"]
+INSTRUCTOR_PAGES = ["instructor_guide"]
+
+
+def collapse_solutions(nb: nbformat.NotebookNode) -> nbformat.NotebookNode:
+    """Return a copy of ``nb`` whose solutions sit behind a toggle in the book.
+
+    - a code cell tagged ``exercise`` (it holds ``### BEGIN SOLUTION``) gets ``hide-input``:
+      its source folds under "Show the solution", its output (the check's verdict) stays;
+    - a code cell tagged ``solution`` gets ``hide-cell`` ("Show the worked answer");
+    - a markdown cell tagged ``solution`` is wrapped in a "Worked answer" dropdown.
+
+    Cells already tagged ``hide-*`` or ``remove-*`` are left as they are.
+
+    >>> nb = nbformat.v4.new_notebook(cells=[
+    ...     nbformat.v4.new_code_cell("x = 1", metadata={"tags": ["exercise"]}),
+    ...     nbformat.v4.new_markdown_cell("Because.", metadata={"tags": ["solution"]})])
+    >>> out = collapse_solutions(nb)
+    >>> out.cells[0].metadata.tags, out.cells[0].metadata.mystnb["code_prompt_show"]
+    (['exercise', 'hide-input'], 'Show the solution')
+    >>> print(out.cells[1].source)
+    :::{dropdown} Worked answer
+    Because.
+    :::
+    """
+    nb = copy.deepcopy(nb)
+    for cell in nb.cells:
+        tags = cell.get("metadata", {}).get("tags", [])
+        if any(tag.startswith(("hide-", "remove-")) for tag in tags):
+            continue
+        if cell.cell_type == "code" and ("exercise" in tags or "solution" in tags):
+            tag, what = ("hide-input", "the solution") if "exercise" in tags else ("hide-cell", "the worked answer")
+            cell.metadata["tags"] = [*tags, tag]
+            cell.metadata["mystnb"] = {**cell.metadata.get("mystnb", {}),
+                                       "code_prompt_show": f"Show {what}", "code_prompt_hide": f"Hide {what}"}
+        elif cell.cell_type == "markdown" and "solution" in tags:
+            # A fence longer than any colon fence inside, so that nested directives still work.
+            fence = ":" * max(3, 1 + max((len(m) for m in re.findall(r"^:{3,}", cell.source, re.M)), default=0))
+            cell.source = f"{fence}{{dropdown}} Worked answer\n{cell.source}\n{fence}"
+    return nb
+
+
+def find_notebooks(folder: Path) -> list[Path]:
+    """The course notebooks in ``folder`` (``NN_name.ipynb``), in number order.
+
+    Raises ``FileNotFoundError`` when there are none and ``ValueError`` when two share a number.
+    """
+    if not folder.is_dir():
+        raise FileNotFoundError(f"notebooks folder {folder} does not exist; pass --notebooks DIR "
+                                "or set TLTUTOR_NOTEBOOKS")
+    notebooks = sorted(p for p in folder.iterdir() if NOTEBOOK_NAME.match(p.name))
+    if not notebooks:
+        raise FileNotFoundError(f"no course notebooks in {folder}: the book takes files named "
+                                "NN_name.ipynb (two digits, an underscore, a name), e.g. 00_setup.ipynb")
+    numbers = [NOTEBOOK_NAME.match(p.name).group(1) for p in notebooks]
+    duplicates = sorted({n for n in numbers if numbers.count(n) > 1})
+    if duplicates:
+        raise ValueError(f"two notebooks in {folder} share the number(s) {', '.join(duplicates)}; "
+                         "renumber them so that the order of the book is unambiguous")
+    return notebooks
+
+
+def write_if_changed(path: Path, data: bytes) -> bool:
+    """Write ``data`` atomically unless ``path`` already holds it (keeps mtimes for Sphinx)."""
+    if path.is_file() and path.read_bytes() == data:
+        return False
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.NamedTemporaryFile(dir=path.parent, delete=False) as tmp:
+        tmp.write(data)
+    os.replace(tmp.name, path)
+    return True
+
+
+def sync_notebooks(source: Path, dest: Path) -> list[Path]:
+    """Mirror ``source`` into ``dest``: course notebooks with solutions collapsed, other files as
+    they are, stale files removed. Returns the copied notebooks, in order."""
+    notebooks = find_notebooks(source)
+    wanted: dict[Path, bytes] = {}
+    for path in notebooks:
+        nb = collapse_solutions(nbformat.read(path, as_version=4))
+        wanted[dest / path.name] = (nbformat.writes(nb) + "\n").encode()
+    for path in source.rglob("*"):
+        relative = path.relative_to(source)
+        if path.is_file() and path.suffix != ".ipynb" and not any(
+            part in SKIPPED or part.startswith(".") for part in relative.parts
+        ):
+            wanted[dest / relative] = path.read_bytes()
+    for path, data in wanted.items():
+        write_if_changed(path, data)
+    if dest.is_dir():
+        for path in sorted(dest.rglob("*"), reverse=True):
+            if path.is_file() and path not in wanted:
+                path.unlink()
+            elif path.is_dir() and not any(path.iterdir()):
+                path.rmdir()
+    return [dest / p.name for p in notebooks]
+
+
+def write_toc(notebooks: list[Path], source: Path) -> None:
+    """Write book/_toc.yml: intro, the notebooks, the reference and instructor pages."""
+    def chapters(files):
+        return "".join(f"      - file: {f}\n" for f in files)
+
+    toc = (
+        f"# Written by scripts/build_book.py from the notebooks in {source}; do not edit.\n"
+        "format: jb-book\nroot: intro\nparts:\n"
+        "  - caption: The course\n    chapters:\n"
+        + chapters(f"notebooks/{p.stem}" for p in notebooks)
+        + "  - caption: Reference\n    chapters:\n" + chapters(REFERENCE_PAGES)
+        + "  - caption: For instructors\n    chapters:\n" + chapters(INSTRUCTOR_PAGES)
+    )
+    write_if_changed(BOOK / "_toc.yml", toc.encode())
+
+
+def fingerprint(support: Path) -> str:
+    """A hash of what, besides a notebook's code, changes its executed outputs: the tltutor
+    package, Python and key library versions, the Keras backend, and the files in ``support``
+    other than notebooks (companion modules, small data)."""
+    digest = hashlib.sha256(sys.version.encode())
+    for name in TRACKED:
+        try:
+            digest.update(f"{name}=={importlib.metadata.version(name)}".encode())
+        except importlib.metadata.PackageNotFoundError:
+            pass
+    digest.update(os.environ.get("KERAS_BACKEND", "").encode())
+    spec = importlib.util.find_spec("tltutor")
+    if spec is None or spec.origin is None:
+        raise ModuleNotFoundError("tltutor is not installed in this Python; run `pip install -e .` "
+                                  f"with {sys.executable}")
+    for folder in (Path(spec.origin).parent, support):
+        for path in sorted(folder.rglob("*")):
+            if path.is_file() and path.suffix != ".ipynb" and "__pycache__" not in path.parts:
+                digest.update(str(path.relative_to(folder)).encode())
+                digest.update(path.read_bytes())
+    return digest.hexdigest()
+
+
+def check_kernel() -> None:
+    """Fail early, with the fix, when the notebooks' kernel cannot import tltutor."""
+    from jupyter_client.kernelspec import KernelSpecManager, NoSuchKernel
+
+    try:
+        argv = KernelSpecManager().get_kernel_spec("python3").argv
+    except NoSuchKernel:
+        return  # nbclient then starts ipykernel in this very Python
+    python = argv[0]
+    if python in {"python", "python3", f"python{sys.version_info[0]}.{sys.version_info[1]}"}:
+        return  # jupyter_client runs these with this very Python
+    if subprocess.run([python, "-c", "import tltutor"], capture_output=True).returncode != 0:
+        raise RuntimeError(
+            f"the 'python3' Jupyter kernel runs {python}, which cannot import tltutor. Install the "
+            f"kernel of this environment: {sys.executable} -m ipykernel install --sys-prefix --name python3"
+        )
+
+
+def build(notebooks_dir: Path, *, fresh: bool = False) -> Path:
+    """Run every step of the module docstring; returns the folder of the built site."""
+    started = time.perf_counter()
+    subprocess.run(["bash", str(ROOT / "scripts" / "fetch_widget_js.sh")], check=True)
+    subprocess.run([sys.executable, str(BOOK / "course_map.py")], check=True, stdout=subprocess.DEVNULL)
+    notebooks = sync_notebooks(notebooks_dir, BOOK / "notebooks")
+    print(f"build_book: {len(notebooks)} notebooks from {notebooks_dir}: "
+          + ", ".join(p.stem for p in notebooks))
+    write_toc(notebooks, notebooks_dir)
+    check_kernel()
+
+    build_dir = BOOK / "_build"
+    stamp = build_dir / "tltutor-fingerprint.txt"
+    current = fingerprint(BOOK / "notebooks")
+    if fresh or not stamp.is_file() or stamp.read_text().strip() != current:
+        print("build_book: tltutor or a library changed (or --fresh): every notebook is re-executed")
+        shutil.rmtree(build_dir / ".jupyter_cache", ignore_errors=True)
+    # A fresh site every time: every page is rewritten (--all; notebooks unchanged since the last
+    # build come from the cache), and pages of notebooks no longer in the book do not linger.
+    shutil.rmtree(build_dir / "html", ignore_errors=True)
+    command = [sys.executable, "-c", "from jupyter_book.cli.main import main; main()",
+               "build", str(BOOK), "-W", "-n", "--keep-going", "--all"]
+    env = dict(os.environ)
+    # TensorFlow's C++ start-up notices (CPU instruction sets) are not lessons; keep them off the pages.
+    env.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    result = subprocess.run(command, env=env)
+    if result.returncode != 0:
+        raise SystemExit(f"build_book: jupyter-book failed (exit {result.returncode}); the first warning "
+                         f"or error above says what and where (book/notebooks/ holds build copies of "
+                         f"{notebooks_dir}: fix the notebooks there)")
+    build_dir.mkdir(exist_ok=True)
+    write_if_changed(stamp, (current + "\n").encode())
+    html = build_dir / "html"
+    print(f"build_book: done in {time.perf_counter() - started:.0f} s: {html / 'index.html'}")
+    return html
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--notebooks", type=Path,
+                        default=Path(os.environ.get("TLTUTOR_NOTEBOOKS", ROOT / "notebooks")),
+                        help="folder of NN_name.ipynb notebooks (default: $TLTUTOR_NOTEBOOKS or notebooks/)")
+    parser.add_argument("--fresh", action="store_true", help="empty the execution cache first")
+    args = parser.parse_args(argv)
+    try:
+        build(args.notebooks.resolve(), fresh=args.fresh)
+    except (FileNotFoundError, ValueError, RuntimeError, ModuleNotFoundError) as exc:
+        print(f"build_book: {exc}", file=sys.stderr)
+        return 1
+    except subprocess.CalledProcessError as exc:
+        print(f"build_book: {' '.join(map(str, exc.cmd))} failed (exit {exc.returncode})", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

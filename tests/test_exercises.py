@@ -1,0 +1,507 @@
+"""Tests of tltutor.exercises: verdicts, hostile answers, time limits, widget panels."""
+
+import contextlib
+import io
+import re
+import threading
+import time
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from hypothesis.extra import numpy as hnp
+
+from tltutor import exercises
+
+VERDICT = re.compile(r"^\[(ex|quiz) [\w.-]+\] (correct|not yet|not attempted): \S[^\n]*$")
+
+
+@pytest.fixture(autouse=True)
+def clean_registry():
+    exercises.reset()
+    yield
+    exercises.reset()
+
+
+def run(func, *args, **kwargs):
+    """Call func and return (its result, the one line it printed)."""
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        result = func(*args, **kwargs)
+    lines = out.getvalue().splitlines()
+    assert len(lines) == 1, lines
+    assert VERDICT.match(lines[0]), lines[0]
+    assert " at 0x" not in lines[0]
+    return result, lines[0]
+
+
+def register_squares(**kwargs):
+    @exercises.exercise("t.1", "Squares", name="answer", hints=["one", "two", "three"], **kwargs)
+    def check_squares(answer):
+        ok, message = exercises.expect_array(answer, shape=(3,), dtype_kind="iuf")
+        if not ok:
+            return ok, message
+        return bool(np.array_equal(answer, [0, 1, 4])), "the squares of 0, 1, 2."
+
+    return check_squares
+
+
+class Hostile:
+    """Every protocol a checker might touch raises."""
+
+    def __eq__(self, other):
+        raise RuntimeError("no comparing")
+
+    __ne__ = __lt__ = __gt__ = __eq__
+    __hash__ = object.__hash__
+
+    def __len__(self):
+        raise RuntimeError("no len")
+
+    def __iter__(self):
+        raise RuntimeError("no iter")
+
+    def __array__(self, *args, **kwargs):
+        raise RuntimeError("no array")
+
+    def __bool__(self):
+        raise RuntimeError("no bool")
+
+    def __float__(self):
+        raise RuntimeError("no float")
+
+    def __repr__(self):
+        raise RuntimeError("no repr")
+
+    __str__ = __repr__
+
+
+class Recursive:
+    def __repr__(self):
+        return repr(self)
+
+    def __array__(self, *args, **kwargs):
+        return np.asarray(self)
+
+
+HOSTILE = [
+    Hostile(),
+    Recursive(),
+    np.broadcast_to(np.float32(0.0), (10**6, 10**6)),  # 10**12 elements, no memory
+    np.array([1.0, np.nan, np.inf]),
+    np.array(["1", "2", "3"]),
+    np.array([object(), None, 3], dtype=object),
+    [[1, 2], [3]],
+    10**400,
+    float("nan"),
+    "[0, 1, 4]",
+    {"a": 1},
+    print,
+    lambda x: x,
+    type,
+    Exception("boom"),
+    b"\x00\xff",
+    1 + 2j,
+]
+
+
+# ------------------------------------------------------------------ verdicts
+
+
+def test_correct_wrong_and_not_attempted():
+    register_squares()
+    assert run(exercises.check, "t.1", np.array([0, 1, 4]), widget=False) == (
+        True,
+        "[ex t.1] correct: the squares of 0, 1, 2.",
+    )
+    ok, line = run(exercises.check, "t.1", [0, 1, 5], widget=False)
+    assert not ok and line.startswith("[ex t.1] not yet: ")
+    ok, line = run(exercises.check, "t.1", None, widget=False)
+    assert not ok and line.startswith("[ex t.1] not attempted: ")
+    ok, line = run(exercises.check, "t.1", [0, 1], widget=False)
+    assert line == "[ex t.1] not yet: the array has shape (2,); expected (3,)."
+
+
+@pytest.mark.parametrize("answer", HOSTILE, ids=lambda a: type(a).__name__)
+def test_hostile_answers_give_a_verdict(answer):
+    register_squares()
+
+    @exercises.exercise("t.2", "Anything goes")
+    def check_equal(answer):
+        return answer == 3, "compared"  # a naive checker: == may raise or give an array
+
+    for exercise_id in ("t.1", "t.2"):
+        ok, line = run(exercises.check, exercise_id, answer, widget=False)
+        assert not ok
+    for helper in (
+        lambda a: exercises.expect_array(a, shape=(3,), dtype_kind="f"),
+        exercises.expect_number,
+        exercises.expect_callable,
+        lambda a: exercises.expect_callable(a, args=(1,), timeout=1.0),
+        lambda a: exercises.expect_model(a, input_shape=(4,), num_outputs=2),
+    ):
+        ok, message = helper(answer)
+        assert isinstance(ok, bool) and isinstance(message, str) and message
+
+
+def test_array_messages_explain_the_problem():
+    huge = np.broadcast_to(np.float32(0.0), (10**6, 10**6))
+    assert exercises.expect_array(huge)[1] == (
+        "the array is too large: 1,000,000,000,000 elements (at most 10,000,000)."
+    )
+    ok, message = exercises.expect_array(np.array([1.0, np.nan, 2.0]))
+    assert not ok and "1 NaN value(s) out of 3" in message
+    ok, message = exercises.expect_array(np.array([1.0, np.inf]))
+    assert not ok and "infinite" in message
+    ok, message = exercises.expect_array(np.array(["0.5", "1"]), dtype_kind="f")
+    assert not ok and "text" in message and "float32" in message
+    ok, message = exercises.expect_array([[1, 2], [3]])
+    assert not ok and "cannot be turned into a NumPy array" in message
+    ok, message = exercises.expect_array(np.zeros((2, 5)), shape=(None, 10))
+    assert message == "the array has shape (2, 5); expected (any, 10)."
+    assert exercises.expect_array(np.zeros((7, 10)), shape=(None, 10))[0]
+    assert exercises.expect_array(np.array([np.nan]), finite=False)[0]
+
+
+def test_number_messages():
+    assert exercises.expect_number(np.float32(0.25), 0, 1) == (True, "0.25 is between 0 and 1.")
+    assert exercises.expect_number(np.array(3), 0, 5)[0]
+    assert exercises.expect_number(True)[1] == "expected a number; got the bool True."
+    assert "NaN" in exercises.expect_number(float("nan"))[1]
+    assert "infinite" in exercises.expect_number(float("inf"))[1]
+    assert "outside the expected range" in exercises.expect_number(2, 0, 1)[1]
+    assert "too large" in exercises.expect_number(10**400)[1]
+    assert exercises.expect_number([1, 2])[1].startswith("expected a number; got a list")
+
+
+def test_student_function_errors_are_reported():
+    def divide(x):
+        return x / 0
+
+    def recurse(x):
+        return recurse(x)
+
+    def leave(x):
+        raise SystemExit(3)
+
+    assert exercises.expect_callable(divide, args=(1,))[1] == "divide raised ZeroDivisionError: division by zero."
+    assert "RecursionError" in exercises.expect_callable(recurse, args=(1,))[1]
+    assert "SystemExit" in exercises.expect_callable(leave, args=(1,))[1]
+    assert "cannot" not in exercises.expect_callable(len, args=("ab",))[1]
+
+    @exercises.exercise("t.3", "Call it")
+    def check_call(answer):
+        return exercises.call_with_timeout(answer, 2, timeout=1.0) == 4, "f(2) should be 4."
+
+    for function in (divide, recurse, leave):
+        ok, line = run(exercises.check, "t.3", function, widget=False)
+        assert line.startswith("[ex t.3] not yet: your answer raised ")
+    assert run(exercises.check, "t.3", lambda x: x * x, widget=False)[0]
+
+
+def test_time_limit_stops_slow_functions():
+    def sleepy(x):
+        time.sleep(3)
+
+    def spin(x):
+        while True:
+            pass
+
+    start = time.perf_counter()
+    assert exercises.expect_callable(sleepy, args=(1,), timeout=0.2) == (
+        False,
+        "sleepy took longer than 0.2 s on a small example; is there an endless loop?",
+    )
+    assert exercises.expect_callable(spin, args=(1,), timeout=0.2)[1].startswith("spin took longer than 0.2 s")
+
+    @exercises.exercise("t.4", "Slow checker")
+    def check_slowly(answer):
+        return answer(1), "ran"
+
+    ok, line = run(exercises.check, "t.4", spin, widget=False, timeout=0.3)
+    assert line == (
+        "[ex t.4] not yet: your answer took longer than 0.3 s to check; "
+        "is there an endless loop, or is it too large?"
+    )
+    assert time.perf_counter() - start < 2.5
+    # the busy loops were asked to stop; only the sleeping thread may still run
+    deadline = time.monotonic() + 2
+    while time.monotonic() < deadline and _busy_workers() > 1:
+        time.sleep(0.05)
+    assert _busy_workers() <= 1
+
+
+def _busy_workers():
+    return sum(t.name == "tltutor-check" and t.is_alive() for t in threading.enumerate())
+
+
+def test_keras_models():
+    keras = pytest.importorskip("keras")
+    model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(3)])
+    ok, message = exercises.expect_model(model, input_shape=(4,), num_outputs=2)
+    assert not ok and "(None, 3)" in message and "Dense(2)" in message
+    assert exercises.expect_model(model, input_shape=(4,), num_outputs=3)[0]
+    assert exercises.expect_model(model, num_outputs=3)[0]
+    ok, message = exercises.expect_model(model, input_shape=(5,), num_outputs=3)
+    assert not ok and "cannot take inputs of shape (None, 5)" in message
+    ok, message = exercises.expect_model(model, input_shape=(4,), compiled=True)
+    assert not ok and "not compiled" in message
+    model.compile(optimizer="adam", loss="mse")
+    assert exercises.expect_model(model, input_shape=(4,), compiled=True)[0]
+    ok, message = exercises.expect_model(keras.layers.Dense(2))
+    assert not ok and "wrap it" in message
+    assert exercises.expect_model(3)[1] == "expected a keras.Model; got an int (3)."
+    ok, message = exercises.expect_model(keras.Sequential([keras.layers.Dense(2)]), num_outputs=2)
+    assert not ok and "not built" in message
+
+
+def test_checker_results_and_author_errors():
+    @exercises.exercise("t.5", "Bare bool")
+    def check_bool(answer):
+        return answer == 1
+
+    @exercises.exercise("t.6", "Array as ok")
+    def check_array_ok(answer):
+        return np.asarray(answer) == 1, "compared"
+
+    @exercises.exercise("t.7", "Broken checker")
+    def check_broken(answer):
+        return "yes"
+
+    assert run(exercises.check, "t.5", 1, widget=False) == (True, "[ex t.5] correct: well done.")
+    assert run(exercises.check, "t.5", 2, widget=False)[1] == "[ex t.5] not yet: not quite; try a hint."
+    assert "ValueError" in run(exercises.check, "t.6", [1, 2], widget=False)[1]
+    with pytest.raises(TypeError, match="must return"):
+        exercises.check("t.7", 1, widget=False)
+    with pytest.raises(ValueError, match="no exercise 'nope.1'"):
+        exercises.check("nope.1", 1)
+    with pytest.raises(ValueError, match="exercise id"):
+        exercises.exercise("no-dot", "Title")
+    with pytest.raises(ValueError, match="timeout"):
+        exercises.check("t.5", 1, timeout=0)
+    with pytest.raises(ValueError, match="answer must be"):
+        exercises.quiz("t.q", "Q?", ["a", "b"], 2, explanation="")
+    with pytest.raises(ValueError, match="own definition"):
+        exercises.match("t.m", {"a": "x", "b": "x"})
+    with pytest.raises(TypeError, match="pass the answer"):
+        exercises.check("t.5", widget=False)
+
+
+def test_missing_variable_and_namespace(monkeypatch):
+    register_squares()
+    namespace = {}
+    monkeypatch.setattr(exercises, "_user_namespace", lambda: namespace)
+    ok, line = run(exercises.check, "t.1", widget=False)
+    assert line == "[ex t.1] not attempted: there is no variable `answer` yet; run the exercise cell above first."
+    namespace["answer"] = np.array([0, 1, 4])
+    assert run(exercises.check, "t.1", widget=False)[0]
+
+
+def test_quiz_and_match_verdicts():
+    options = ["features", "fine-tuning", "scratch"]
+    quiz = dict(explanation="Because.", widget=False)
+    assert run(exercises.quiz, "t.q1", "Q?", options, 1, choice=1, **quiz) == (True, "[quiz t.q1] correct: Because.")
+    assert run(exercises.quiz, "t.q1", "Q?", options, 1, choice="fine-tuning", **quiz)[0]
+    assert run(exercises.quiz, "t.q1", "Q?", options, 1, choice=0, why=["W0", "W1", "W2"], **quiz)[1] == (
+        "[quiz t.q1] not yet: 'features' is not right. W0"
+    )
+    assert "numbered 0 to 2" in run(exercises.quiz, "t.q1", "Q?", options, 1, choice=7, **quiz)[1]
+    assert "choose one option" in run(exercises.quiz, "t.q1", "Q?", options, 1, choice={0, 1}, **quiz)[1]
+    assert "not attempted" in run(exercises.quiz, "t.q1", "Q?", options, 1, **quiz)[1]
+    assert run(exercises.quiz, "t.q2", "Q?", options, {0, 2}, choice=[2, "features"], **quiz)[0]
+    assert run(exercises.quiz, "t.q2", "Q?", options, {0, 2}, choice={0, 1}, **quiz)[1] == (
+        "[quiz t.q2] not yet: 1 of your choices is not right and 1 right option is missing."
+    )
+    pairs = {"a": "first", "b": "second"}
+    assert run(exercises.match, "t.m1", pairs, choices=pairs, widget=False)[0]
+    assert run(exercises.match, "t.m1", pairs, choices={"a": "second", "b": "second"}, widget=False)[1] == (
+        "[quiz t.m1] not yet: 1 of 2 terms matched; look again at 'a'."
+    )
+    assert "must be a dict" in run(exercises.match, "t.m1", pairs, choices=["first"], widget=False)[1]
+    assert "not attempted" in run(exercises.match, "t.m1", pairs, choices={}, widget=False)[1]
+
+
+def test_progress_and_answer_or():
+    register_squares()
+    exercises.exercise("t.9", "Other")(lambda answer: True)
+    exercises.quiz("u.q1", "Q?", ["a", "b"], 0, explanation="A.", choice=0, widget=False)
+    assert exercises.progress("t") == "0 / 2 exercises done in notebook t"
+    assert exercises.answer_or(None, 5) == 5
+    with contextlib.redirect_stdout(io.StringIO()) as out:
+        assert exercises.answer_or([0, 1, 5], "reference", exercise_id="t.1") == "reference"
+    assert out.getvalue() == (
+        "[ex t.1] using the reference answer (yours has not passed its check) so the notebook can go on.\n"
+    )
+    run(exercises.check, "t.1", [0, 1, 4], widget=False)
+    assert exercises.answer_or([0, 1, 4], "reference", exercise_id="t.1") == [0, 1, 4]
+    assert exercises.progress("t") == "1 / 2 exercises done in notebook t"
+    assert exercises.progress() == "2 / 3 exercises done"
+    run(exercises.check, "t.1", [0, 1, 5], widget=False)  # a later wrong answer counts
+    assert exercises.progress("t") == "0 / 2 exercises done in notebook t"
+    with pytest.raises(ValueError, match="no exercise"):
+        exercises.answer_or(None, 1, exercise_id="t.404")
+
+
+# ------------------------------------------------------------------- property tests
+
+anything = st.one_of(
+    st.none(),
+    st.booleans(),
+    st.integers(),
+    st.floats(allow_nan=True, allow_infinity=True),
+    st.complex_numbers(),
+    st.text(max_size=20),
+    st.binary(max_size=20),
+    st.fractions(),
+    st.decimals(),
+    st.lists(st.one_of(st.integers(), st.floats(), st.text(max_size=3)), max_size=6),
+    st.lists(st.lists(st.integers(), max_size=3), max_size=3),
+    st.dictionaries(st.text(max_size=5), st.one_of(st.integers(), st.text(max_size=5)), max_size=4),
+    st.sets(st.integers(), max_size=4),
+    st.tuples(st.integers(), st.text(max_size=3)),
+    hnp.arrays(
+        dtype=st.one_of(hnp.scalar_dtypes(), hnp.unicode_string_dtypes(), hnp.byte_string_dtypes()),
+        shape=hnp.array_shapes(min_dims=0, max_dims=3, max_side=4),
+    ),
+    st.integers(0, len(HOSTILE) - 1).map(lambda i: HOSTILE[i]),  # Hypothesis cannot repr Hostile()
+    st.from_type(type),
+)
+
+PROPERTY = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+
+
+@PROPERTY
+@given(answer=anything)
+def test_helpers_always_give_a_verdict(answer):
+    for ok, message in (
+        exercises.expect_array(answer),
+        exercises.expect_array(answer, shape=(None, 2), dtype_kind="f"),
+        exercises.expect_number(answer, 0, 1),
+        exercises.expect_callable(answer),
+        exercises.expect_model(answer, input_shape=(2,), num_outputs=1),
+    ):
+        assert isinstance(ok, bool) and isinstance(message, str) and message
+
+
+@PROPERTY
+@given(answer=anything, choice=anything, choices=anything)
+def test_checks_always_give_a_verdict(answer, choice, choices):
+    register_squares()
+    ok, line = run(exercises.check, "t.1", answer, widget=False)
+    assert isinstance(ok, bool)
+    ok, line = run(exercises.quiz, "t.q", "Q?", ["a", "b", "c"], 1, explanation="B.", choice=choice, widget=False)
+    assert isinstance(ok, bool)
+    run(exercises.quiz, "t.q2", "Q?", ["a", "b", "c"], {0, 1}, explanation="AB.", choice=choice, widget=False)
+    run(exercises.match, "t.m", {"a": "x", "b": "y"}, choices=choices, widget=False)
+    run(exercises.match, "t.m", {"a": "x", "b": "y"}, choices={"a": answer, "b": choice}, widget=False)
+
+
+# -------------------------------------------------------------------- widgets
+
+
+def find(box, kind, description=None):
+    """Widgets of a type (and description) anywhere in a panel."""
+    found, stack = [], [box]
+    while stack:
+        widget = stack.pop(0)
+        stack.extend(getattr(widget, "children", ()))
+        if type(widget).__name__ == kind and description in (None, getattr(widget, "description", None)):
+            found.append(widget)
+    return found
+
+
+def check_button(box):
+    (button,) = find(box, "Button", "Check")
+    return button
+
+
+def feedback(box):
+    return box.children[-3].value
+
+
+def test_check_button_rechecks_the_current_variable(monkeypatch):
+    register_squares()
+    namespace = {"answer": [0, 1, 5]}
+    monkeypatch.setattr(exercises, "_user_namespace", lambda: namespace)
+    monkeypatch.setattr(exercises, "_show", lambda box: None)
+    run(exercises.check, "t.1", namespace["answer"])
+    box = exercises.panel("t.1")
+    assert "not yet" in feedback(box)
+    assert "0 / 1 exercises done in this notebook" in box.children[-1].value
+    namespace["answer"] = np.array([0, 1, 4])  # the student edits and re-runs the exercise cell
+    check_button(box).click()
+    assert "<b>correct</b>" in feedback(box)
+    assert "1 / 1 exercises done in this notebook" in box.children[-1].value
+    del namespace["answer"]
+    check_button(box).click()
+    assert "no variable <code>answer</code>" in feedback(box)
+
+
+def test_check_button_without_a_notebook_rechecks_the_given_value():
+    register_squares()
+    run(exercises.check, "t.1", [0, 1, 4])
+    box = exercises.panel("t.1")
+    check_button(box).click()
+    assert "<b>correct</b>" in feedback(box)
+
+
+def test_hints_are_revealed_one_at_a_time():
+    register_squares()
+    run(exercises.check, "t.1", None)
+    box = exercises.panel("t.1")
+    (hint,) = find(box, "Button", "Hint (1 of 3)")
+    hints = box.children[-2]
+    assert hints.value == ""
+    hint.click()
+    assert hints.value.count("<li>") == 1 and "one" in hints.value and hint.description == "Hint (2 of 3)"
+    hint.click()
+    hint.click()
+    assert hints.value.count("<li>") == 3 and hint.disabled and hint.description == "No more hints"
+
+
+def test_rerunning_a_check_leaves_one_handler():
+    register_squares()
+    run(exercises.check, "t.1", None)
+    old = check_button(exercises.panel("t.1"))
+    run(exercises.check, "t.1", [0, 1, 4])
+    new = check_button(exercises.panel("t.1"))
+    assert new is not old
+    assert len(old._click_handlers.callbacks) == 0
+    assert len(new._click_handlers.callbacks) == 1
+    register_squares()  # registering again retires the panel too
+    assert len(new._click_handlers.callbacks) == 0
+    with pytest.raises(ValueError, match="no panel"):
+        exercises.panel("t.1")
+
+
+def test_quiz_and_match_widgets():
+    run(exercises.quiz, "t.q1", "Pick b", ["a", "b"], 1, explanation="B it is.")
+    box = exercises.panel("t.q1")
+    (radio,) = find(box, "RadioButtons")
+    assert radio.value is None
+    radio.value = 0
+    check_button(box).click()
+    assert "&#x27;a&#x27; is not right" in feedback(box)
+    radio.value = 1
+    check_button(box).click()
+    assert "B it is." in feedback(box)
+
+    run(exercises.quiz, "t.q2", "Pick a and c", ["a", "b", "c"], {0, 2}, explanation="Both.", choice=[0])
+    box = exercises.panel("t.q2")
+    boxes = find(box, "Checkbox")
+    assert [b.value for b in boxes] == [True, False, False]
+    boxes[2].value = True
+    check_button(box).click()
+    assert "Both." in feedback(box)
+
+    pairs = {"source": "trained here", "target": "used here"}
+    run(exercises.match, "t.m1", pairs)
+    box = exercises.panel("t.m1")
+    dropdowns = find(box, "Dropdown")
+    assert [d.value for d in dropdowns] == [None, None]
+    assert list(dropdowns[0].options) == sorted(pairs.values())
+    dropdowns[0].value, dropdowns[1].value = "trained here", "used here"
+    check_button(box).click()
+    assert "all 2 terms matched" in feedback(box)
+    assert exercises.progress("t") == "3 / 3 exercises done in notebook t"

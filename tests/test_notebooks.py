@@ -1,0 +1,64 @@
+"""Every notebook's student copy (solutions removed) runs top to bottom with another seed.
+
+The solution version is run by nbval (``pytest --nbval-lax`` collects ``notebooks/``), which
+also compares the outputs of cells marked ``# NBVAL_CHECK_OUTPUT``. Here the student copy is
+executed with ``SEED = 1`` injected into the parameters cell: every exercise check must report
+"not attempted", nothing may fail, and the lesson assertions (cells tagged ``lesson``) must
+hold for this seed too. Wall times are printed and written to ``out/notebook_times.json``.
+"""
+
+import json
+import pathlib
+import re
+import time
+
+import nbformat
+import pytest
+from nbclient import NotebookClient
+
+from tltutor.student import make_student_copy
+
+ROOT = pathlib.Path(__file__).resolve().parents[1]
+NOTEBOOKS = sorted((ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb"))
+TIMES = ROOT / "out" / "notebook_times.json"
+
+
+def with_seed(nb, seed: int):
+    cell = next(c for c in nb.cells if "parameters" in c.metadata.get("tags", []))
+    cell.source, count = re.subn(r"(?m)^SEED\s*=.*$", f"SEED = {seed}", cell.source)
+    assert count == 1, "the parameters cell must set SEED on a line of its own"
+    return nb
+
+
+def outputs_text(nb) -> str:
+    parts = []
+    for cell in nb.cells:
+        for output in cell.get("outputs", []):
+            parts.append(output.get("text", "") or output.get("data", {}).get("text/plain", ""))
+    return "\n".join(parts)
+
+
+def test_notebooks_exist_in_order():
+    numbers = [int(p.name[:2]) for p in NOTEBOOKS]
+    assert numbers[:4] == [0, 1, 2, 3], [p.name for p in NOTEBOOKS]
+    assert numbers == list(range(len(numbers))), "notebooks are numbered 00, 01, ... without gaps"
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=[p.stem for p in NOTEBOOKS])
+def test_student_copy_runs_with_another_seed(path):
+    nb = with_seed(make_student_copy(nbformat.read(path, as_version=4)), seed=1)
+    source = "\n".join(c.source for c in nb.cells)
+    assert "BEGIN SOLUTION" not in source
+    num_checks = sum("check" in c.metadata.get("tags", []) for c in nb.cells)
+    start = time.perf_counter()
+    NotebookClient(nb, timeout=600, kernel_name="python3", resources={"metadata": {"path": str(path.parent)}}).execute()
+    seconds = time.perf_counter() - start
+    times = json.loads(TIMES.read_text()) if TIMES.exists() else {}
+    times[path.name] = round(seconds, 1)
+    TIMES.parent.mkdir(exist_ok=True)
+    TIMES.write_text(json.dumps(times, indent=2, sort_keys=True))
+    print(f"{path.name}: student copy ran in {seconds:.1f} s")
+    text = outputs_text(nb)
+    assert text.count("not attempted") >= num_checks, f"{num_checks} checks, output:\n{text[-3000:]}"
+    assert "] correct" not in text

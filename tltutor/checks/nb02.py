@@ -1,0 +1,212 @@
+"""Checkers for notebook 02 (feature extraction): importing this module registers them.
+
+>>> import numpy as np
+>>> from tltutor import exercises
+>>> from tltutor.checks import nb02
+>>> exercises.check("02.1", np.zeros((100, 32, 32, 3), "uint8"), widget=False)
+[ex 02.1] not yet: these look like images (shape (100, 32, 32, 3)), not features: pass them through the frozen base with `train.extract_features(base, X_few)`.
+False
+"""
+
+from __future__ import annotations
+
+import functools
+
+import numpy as np
+
+from tltutor import exercises
+
+__all__ = [
+    "FEATURE_DIM",
+    "NUM_CLASSES",
+    "check_block2_extractor",
+    "check_features",
+    "check_head",
+    "probe_images",
+    "reference_layer_features",
+    "reference_test_features",
+]
+
+FEATURE_DIM = 64  # TLNet (width 16): its last block has 4 * 16 channels
+NUM_CLASSES = 5  # the lab target task: Fashion classes 5-9
+BLOCK_WIDTHS = {"block1": 16, "block2": 32, "block3": 64}
+MIN_PROBE_ACCURACY = 0.45  # chance is 0.2; the course base's features give about 0.6 with 20 labels per class
+
+
+# --------------------------------------------------------------------------- references (cached)
+
+
+@functools.cache
+def reference_test_features() -> tuple[np.ndarray, np.ndarray]:
+    """Features of the whole lab target test set from the course base, and its labels (cached)."""
+    from tltutor import data, models, train
+
+    _, _, X_test, y_test = data.lab_target()
+    base = models.get_base("TLNet", weights="course")
+    return train.extract_features(base, X_test), y_test
+
+
+@functools.cache
+def probe_images() -> np.ndarray:
+    """Eight fixed random images (uint8, 32x32x3) on which a student's extractor is compared."""
+    return np.random.default_rng(0).integers(0, 256, size=(8, 32, 32, 3), dtype=np.uint8)
+
+
+@functools.cache
+def reference_layer_features() -> dict[str, np.ndarray]:
+    """Global-average-pooled outputs of every layer of the course base on ``probe_images()``."""
+    import keras
+
+    from tltutor import models
+
+    base = models.get_base("TLNet", weights="course")
+    names = [layer.name for layer in base.layers if layer.name.startswith("block")]
+    outputs = [keras.layers.GlobalAveragePooling2D()(base.get_layer(name).output) for name in names]
+    values = keras.Model(base.input, outputs)(probe_images().astype("float32"), training=False)
+    return {name: keras.ops.convert_to_numpy(value) for name, value in zip(names, values)}
+
+
+# --------------------------------------------------------------------------- 02.1
+
+
+@exercises.exercise(
+    "02.1",
+    "Features from a frozen base",
+    name="features_train",
+    hints=[
+        "The base maps images (N, 32, 32, 3) to feature vectors (N, 64); it has no head.",
+        "`train.extract_features(base, X_few)` runs the base in inference mode and caches the result.",
+    ],
+)
+def check_features(answer) -> tuple[bool, str]:
+    """02.1: the features of the few labelled target images, shape (N, 64), from the frozen base."""
+    ok, message = exercises.expect_array(answer, dtype_kind="iuf", finite=False)
+    if not ok:
+        return False, message
+    features = np.asarray(answer)
+    if features.ndim == 4:
+        return False, (
+            f"these look like images (shape {features.shape}), not features: pass them through the "
+            "frozen base with `train.extract_features(base, X_few)`."
+        )
+    if features.ndim != 2:
+        return False, f"features are a 2-D array (images, feature dimensions); got shape {features.shape}."
+    n, dim = features.shape
+    if dim == NUM_CLASSES:
+        return False, (
+            f"{dim} numbers per image look like class probabilities from a model with a head; "
+            "features come from the base alone (its output is the pooled feature vector)."
+        )
+    if dim != FEATURE_DIM:
+        return False, (
+            f"{dim} numbers per image; the course base outputs {FEATURE_DIM} (the channels of its last "
+            "block, averaged over the image). Use the whole base, `models.get_base('TLNet', weights='course')`."
+        )
+    if n < NUM_CLASSES:
+        return False, f"only {n} row(s); extract the features of every labelled image (one row per image)."
+    ok, message = exercises.expect_array(features, dtype_kind="f")
+    if not ok:
+        return False, message
+    if (features < 0).any():
+        return False, (
+            "some features are negative; the base's features are averages of ReLU outputs, so they are >= 0. "
+            "Did you standardise them? Keep the raw features (train_head standardises inside)."
+        )
+    if np.ptp(features, axis=0).max() == 0:
+        return False, "every image has the same features; did you pass the same image N times, or blank images?"
+    return True, f"{n} images, {FEATURE_DIM} features each, all >= 0 (averaged ReLU activations)."
+
+
+# --------------------------------------------------------------------------- 02.2
+
+
+@exercises.exercise(
+    "02.2",
+    "A linear head on cached features",
+    name="head",
+    hints=[
+        "`train.train_head(features, labels, num_classes=5)` returns a trained Keras model.",
+        "Train it on the *training* features and labels (`features_train`, `y_few`); the notebook "
+        "evaluates it on the test features.",
+    ],
+)
+def check_head(answer) -> tuple[bool, str]:
+    """02.2: a head (features (N, 64) -> 5 class probabilities) trained on the course base's features."""
+    import keras
+
+    if isinstance(answer, keras.Model) and len(answer.input_shape) == 4:
+        return False, (
+            f"this model takes images {answer.input_shape}; the head takes the cached features, "
+            f"shape (N, {FEATURE_DIM}). Build it with `train.train_head(features_train, y_few)`."
+        )
+    ok, message = exercises.expect_model(answer, input_shape=(FEATURE_DIM,), num_outputs=NUM_CLASSES)
+    if not ok:
+        return False, message
+    features, y_test = reference_test_features()
+    probabilities = keras.ops.convert_to_numpy(answer(features, training=False))
+    if not np.isfinite(probabilities).all():
+        return False, "the head outputs NaN or infinite values on the test features; did training diverge (lr too high)?"
+    accuracy = float(np.mean(np.argmax(probabilities, axis=-1) == y_test))
+    if accuracy < 0.3:
+        return False, (
+            f"on the target test set your head is near chance ({accuracy:.1f}; chance is 0.2 with 5 classes). "
+            "Was it trained at all, on features and labels in the same order?"
+        )
+    if accuracy < MIN_PROBE_ACCURACY:
+        return False, (
+            f"above chance but weak on the target test set (about {accuracy:.1f}). The course base's features "
+            "give about 0.6 with 20 labels per class: did you use the random base's features, or very few labels?"
+        )
+    return True, "your head classifies the target test set well above chance (0.2) from the frozen features."
+
+
+# --------------------------------------------------------------------------- 02.3
+
+
+@exercises.exercise(
+    "02.3",
+    "Features from an intermediate layer",
+    name="block2_extractor",
+    hints=[
+        "`base.get_layer('block2_pool').output` is a symbolic tensor of shape (None, 8, 8, 32).",
+        "Average it over the image: `keras.layers.GlobalAveragePooling2D()(...)`.",
+        "`keras.Model(base.input, pooled)` makes a model from the base's input to that tensor.",
+    ],
+)
+def check_block2_extractor(answer) -> tuple[bool, str]:
+    """02.3: a keras.Model from the course base's input to GlobalAveragePooling2D(block2_pool)."""
+    import keras
+
+    ok, message = exercises.expect_model(answer)
+    if not ok:
+        return False, message
+    images = probe_images().astype("float32")
+    try:
+        output = answer(images, training=False)
+    except Exception as error:
+        return False, f"the model cannot take images of shape (None, 32, 32, 3): {type(error).__name__}: {error}"
+    if isinstance(output, (list, tuple, dict)):
+        return False, f"the model has {len(output)} outputs; this exercise wants one, the block2 features."
+    output = keras.ops.convert_to_numpy(output)
+    if output.ndim == 4:
+        return False, (
+            f"the output has shape {(None, *output.shape[1:])}: a feature *map*. Average it over height "
+            "and width with `keras.layers.GlobalAveragePooling2D()` to get one vector per image."
+        )
+    if output.ndim != 2:
+        return False, f"the output has shape {(None, *output.shape[1:])}; expected (None, 32)."
+    width = output.shape[1]
+    if width != BLOCK_WIDTHS["block2"]:
+        block = next((b for b, w in BLOCK_WIDTHS.items() if w == width), None)
+        where = f" (that is {block})" if block else ""
+        return False, f"{width} features per image{where}; block2 has 32 channels."
+    references = reference_layer_features()
+    if np.allclose(output, references["block2_pool"], rtol=1e-3, atol=1e-4):
+        return True, "GlobalAveragePooling2D(block2_pool) of the course base: 32 mid-level features per image."
+    same = [name for name, value in references.items() if value.shape == output.shape and np.allclose(output, value, rtol=1e-3, atol=1e-4)]
+    if same:
+        return False, f"these are the features of `{same[0]}`; take the block's output after pooling, `block2_pool`."
+    return False, (
+        "the shape is right but the values differ from the course base's pooled block2_pool output: "
+        "build it on `models.get_base('TLNet', weights='course')` (not a random base) and average block2_pool."
+    )
