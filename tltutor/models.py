@@ -282,7 +282,16 @@ def source_metadata(name: str = "TLNet", *, weights_dir=None) -> dict:
         ) from error
 
 
-def _load_course_weights(arch: str, input_shape: tuple, weights_dir) -> keras.Model:
+def verify_source(name: str = "TLNet", *, weights_dir=None) -> dict:
+    """Check the course checkpoint of ``name`` against its metadata's sha256; return the metadata.
+
+    Raises FileNotFoundError when it is missing and ValueError when it is corrupted, each saying
+    how to get a good copy.
+
+    >>> verify_source("TLNet")["architecture"]
+    'TLNet'
+    """
+    arch = _canonical_name(name)
     metadata = source_metadata(arch, weights_dir=weights_dir)
     weights_path, _ = _checkpoint_paths(arch, weights_dir)
     fix = f"re-run `python -m tltutor pretrain --arch {arch}` or reinstall tltutor"
@@ -292,6 +301,12 @@ def _load_course_weights(arch: str, input_shape: tuple, weights_dir) -> keras.Mo
         raise ValueError(f"{weights_path.with_suffix('').with_suffix('.json')} describes {metadata.get('architecture')!r}, not {arch}; {fix}")
     if _sha256(weights_path) != metadata.get("sha256"):
         raise ValueError(f"the course checkpoint {weights_path} is corrupted (its sha256 does not match the metadata); {fix}")
+    return metadata
+
+
+def _load_course_weights(arch: str, input_shape: tuple, weights_dir) -> keras.Model:
+    metadata = verify_source(arch, weights_dir=weights_dir)
+    weights_path, _ = _checkpoint_paths(arch, weights_dir)
     kwargs = {"width": metadata["width"]} if arch == "TLNet" and "width" in metadata else {}
     base = tlnet(input_shape, **kwargs) if arch == "TLNet" else _build(arch, input_shape)
     return _weights_file_into(base, weights_path)
@@ -330,6 +345,7 @@ def save_source(base: keras.Model, metadata: dict, *, out_dir) -> pathlib.Path:
             "keras_version": keras.__version__,
         }
         text = json.dumps(metadata, indent=2, default=_json_default)
+        os.chmod(tmp, 0o644)  # mkstemp makes owner-only files; a checkpoint is for everyone to read
         os.replace(tmp, weights_path)
     finally:
         if os.path.exists(tmp):
@@ -349,6 +365,7 @@ def _atomic_write_text(path: pathlib.Path, text: str) -> None:
     try:
         with os.fdopen(fd, "w") as file:
             file.write(text)
+        os.chmod(tmp, 0o644)
         os.replace(tmp, path)
     finally:
         if os.path.exists(tmp):
@@ -746,6 +763,7 @@ def pretrain(arch: str = "TLNet", *, num_epochs: int | None = None, seed: int = 
     recalibrate_bn(base, X[:20000])
     metadata = {
         "architecture": arch,
+        **({"width": base.get_layer("block1_conv1").filters} if arch == "TLNet" else {}),
         "input_shape": list(base.input_shape[1:]),
         "source": data.LAB_SOURCE_DESCRIPTION,
         "source_classes": list(data.SOURCE_CLASSES),
