@@ -120,3 +120,9 @@ def test_save_source_then_load_course_weights(tmp_path):
     assert models.verify_source("TLNet", weights_dir=tmp_path)["width"] == 4
     again = models.get_base("TLNet", weights="course", weights_dir=tmp_path)
     np.testing.assert_allclose(base.predict(X[:2], verbose=0), again.predict(X[:2], verbose=0), rtol=1e-5)
+
+
+def test_bn_tools_accept_a_model_without_batchnorm():
+    model = keras.Sequential([keras.Input((32, 32, 3)), keras.layers.Conv2D(4, 3), keras.layers.GlobalAveragePooling2D()])
+    assert models.bn_report(model, X[:4]) == []
+    assert models.recalibrate_bn(model, X[:4]) is model

@@ -316,7 +316,8 @@ def save_source(base: keras.Model, metadata: dict, *, out_dir) -> pathlib.Path:
     """Save a pretrained base as a course checkpoint: ``<arch>_source.weights.h5`` and ``<arch>_source.json``.
 
     ``metadata`` must name the ``"architecture"`` (one of ``BACKBONES``); ``"input_shape"``,
-    ``"sha256"`` of the weights file, ``"created"`` (UTC) and ``"keras_version"`` are added. Both
+    ``"sha256"`` of the weights file, ``"created"`` (UTC) and ``"keras_version"`` are added (and
+    ``"width"`` for TLNet). Both
     files are written atomically. Returns the path of the weights file.
 
     >>> import tempfile
@@ -336,6 +337,8 @@ def save_source(base: keras.Model, metadata: dict, *, out_dir) -> pathlib.Path:
     os.close(fd)
     try:
         base.save_weights(tmp)
+        if arch == "TLNet":  # so that get_base rebuilds the same width even if the default changes
+            metadata = {"width": base.get_layer("block1_conv1").filters, **metadata}
         metadata = {
             **metadata,
             "architecture": arch,
@@ -540,6 +543,8 @@ def bn_report(model: keras.Model, X, *, batch_size: int = 256) -> list[dict]:
     X = _check_images(X, model=model)
     _check_batch_size(batch_size)
     probe, bn_layers, pinned = _bn_probe(model)
+    if not bn_layers:
+        return []  # nothing to diagnose: the model has no BatchNormalization layer
     stats = _input_stats(*_stats_model(probe), X, batch_size=batch_size)
     rows = []
     for layer, is_pinned, (mean, var) in zip(bn_layers, pinned, stats):
@@ -573,6 +578,8 @@ def recalibrate_bn(base: keras.Model, X, *, batch_size: int = 256) -> keras.Mode
     X = _check_images(X, model=base)
     _check_batch_size(batch_size)
     probe, bn_layers, _ = _bn_probe(base)
+    if not bn_layers:
+        return base  # no BatchNormalization layer: nothing to re-estimate
     stats_model, values_per_image = _stats_model(probe)
     for index, layer in enumerate(bn_layers):  # one pass over X per layer: each sees the ones before it fixed
         mean, var = _input_stats(stats_model, values_per_image, X, batch_size=batch_size)[index]
@@ -605,6 +612,8 @@ def _bn_probe(model: keras.Model):
             bn_layers.extend(sub_layers)
             call_pins = node.arguments.kwargs.get("training") is False
             pinned.extend(call_pins or p for p in sub_pinned)
+    if not outputs:  # no BatchNormalization anywhere: nothing to probe
+        return None, [], []
     return keras.Model(graph.input, outputs), bn_layers, pinned
 
 

