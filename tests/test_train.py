@@ -149,3 +149,175 @@ def test_scratch_model_trains_batchnorm_statistics():
     before = base.get_layer("block1_bn1").moving_mean.numpy().copy()
     train.fit(model, X, y, num_epochs=1, verbose=0)
     assert not np.allclose(before, base.get_layer("block1_bn1").moving_mean.numpy())
+
+
+# ---------------------------------------------------------------- compile and schedules
+
+
+def test_compile_model_choices():
+    model = small_model()
+    for name, cls in [("adam", "Adam"), ("adamw", "AdamW"), ("sgd", "SGD"), ("rmsprop", "RMSprop")]:
+        assert type(train.compile_model(model, optimizer=name).optimizer).__name__ == cls
+    schedule = train.cosine_warmup(1e-3, total_steps=10)
+    assert train.compile_model(model, schedule=schedule).optimizer.learning_rate is not None
+    with pytest.raises(ValueError, match="optimizer"):
+        train.compile_model(model, optimizer="adagrad-plus")
+    with pytest.raises(TypeError, match="schedule"):
+        train.compile_model(model, schedule="cosine")
+    with pytest.raises(ValueError, match="lr"):
+        train.compile_model(model, lr=-1)
+    with pytest.raises(TypeError):
+        train.compile_model(model, 1e-3)  # keyword-only, as everywhere in the course
+
+
+def test_label_smoothing_loss():
+    loss = train.SmoothedSparseCrossentropy(num_classes=3, label_smoothing=0.3)
+    probabilities = np.array([[0.8, 0.1, 0.1]], "float32")
+    expected = -(0.8 * np.log(0.8) + 2 * 0.1 * np.log(0.1))  # targets (0.8, 0.1, 0.1)
+    assert float(loss(np.array([0]), probabilities)) == pytest.approx(expected, rel=1e-5)
+    assert train.SmoothedSparseCrossentropy.from_config(loss.get_config()).label_smoothing == 0.3
+    model = train.compile_model(small_model(), label_smoothing=0.1)
+    assert isinstance(model.loss, train.SmoothedSparseCrossentropy)
+
+
+def test_cosine_warmup_values_and_config():
+    schedule = train.cosine_warmup(0.1, total_steps=100, warmup_steps=20, final_lr_fraction=0.1)
+    values = {step: float(schedule(step)) for step in (0, 10, 20, 60, 100, 150)}
+    assert values[0] == 0.0 and values[10] == pytest.approx(0.05) and values[20] == pytest.approx(0.1)
+    assert values[60] == pytest.approx(0.1 * (0.1 + 0.9 * 0.5)) and values[100] == pytest.approx(0.01)
+    assert values[150] == pytest.approx(0.01)  # stays at the floor after the end
+    assert float(train.cosine_warmup(0.1, total_steps=10)(0)) == pytest.approx(0.1)  # no warmup
+    again = train.CosineWarmup.from_config(schedule.get_config())
+    assert float(again(60)) == pytest.approx(values[60])
+
+
+@pytest.mark.parametrize("kwargs", [dict(total_steps=0), dict(total_steps=10, warmup_steps=10),
+                                    dict(total_steps=10, final_lr_fraction=2.0)])
+def test_cosine_warmup_rejects_bad_arguments(kwargs):
+    with pytest.raises(ValueError):
+        train.cosine_warmup(1e-3, **kwargs)
+
+
+# ---------------------------------------------------------------- fit options
+
+
+def test_fit_with_augmentation_plateau_and_validation_data():
+    import keras
+
+    model = small_model()
+    before = [w.copy() for w in model.get_weights()]
+    augment = keras.Sequential([keras.layers.RandomFlip("horizontal"), keras.layers.RandomTranslation(0.1, 0.1)])
+    history = train.fit(model, X[:64], y[:64], num_epochs=2, augment=augment, schedule="plateau",
+                        validation_data=(X[64:], y[64:]), verbose=0)
+    assert {"loss", "val_loss", "val_accuracy"} <= set(history.history)
+    assert any(not np.allclose(a, b) for a, b in zip(before, model.get_weights()))  # the model itself learned
+    assert model.compiled and 0.0 <= train.evaluate(model, X, y) <= 1.0
+
+
+def test_fit_compile_false_keeps_your_optimizer():
+    model = train.compile_model(small_model(), optimizer="sgd", lr=1e-2)
+    train.fit(model, X[:32], y[:32], num_epochs=1, compile=False, verbose=0)
+    assert type(model.optimizer).__name__ == "SGD"
+    with pytest.raises(ValueError, match="compile"):
+        train.fit(small_model(), X[:32], y[:32], num_epochs=1, compile=False, verbose=0)
+
+
+@pytest.mark.parametrize("kwargs, match", [
+    (dict(schedule="linear"), "schedule"),
+    (dict(early_stopping=0), "early_stopping"),
+    (dict(validation_split=1.5), "validation_split"),
+    (dict(validation_split=0.2, validation_data=(X, y)), "either"),
+    (dict(validation_data=X), "validation_data"),
+    (dict(augment=lambda x: x), "augment"),
+    (dict(num_epochs=0), "num_epochs"),
+    (dict(batch_size=0), "batch_size"),
+])
+def test_fit_rejects_bad_options(kwargs, match):
+    with pytest.raises((ValueError, TypeError), match=match):
+        train.fit(small_model(), X, y, verbose=0, **{"num_epochs": 1, **kwargs})
+
+
+def test_labels_are_checked_with_hints():
+    with pytest.raises(ValueError, match="one-hot"):
+        train.evaluate(small_model(), X, np.eye(3)[y])
+    with pytest.raises(ValueError, match="num_classes=7"):
+        train.evaluate(small_model(), X, np.arange(96) % 7)
+    with pytest.raises(ValueError, match="integer"):
+        train.evaluate(small_model(), X, y + 0.5)
+    with pytest.raises(ValueError, match="X\\[None\\]"):
+        train.evaluate(small_model(), X[0], y[:1])
+
+
+def test_verbose_auto_is_quiet_under_pytest(monkeypatch):
+    assert train._verbosity("auto") == 0 and train._verbosity(2) == 2
+    monkeypatch.delenv("PYTEST_CURRENT_TEST")
+    monkeypatch.delenv("TLTUTOR_QUIET", raising=False)
+    assert train._verbosity("auto") == "auto"
+
+
+# ---------------------------------------------------------------- features and heads
+
+
+def test_extract_features_default_cache_and_no_cache(tmp_path, monkeypatch):
+    monkeypatch.setenv("TLTUTOR_CACHE", str(tmp_path / "cache"))
+    base = models.tlnet(width=4)
+    cached = train.extract_features(base, X[:8])
+    assert cached.dtype == np.float32 and cached.shape == (8, 16)
+    assert len(list((tmp_path / "cache").glob("*.npz"))) == 1
+    np.testing.assert_allclose(train.extract_features(base, X[:8], cache_dir=False), cached, rtol=1e-6)
+    assert len(list((tmp_path / "cache").glob("*.npz"))) == 1
+
+
+def test_cache_file_with_a_wrong_checksum_is_recomputed(tmp_path):
+    base = models.tlnet(width=4)
+    first = train.extract_features(base, X[:8], cache_dir=tmp_path)
+    (cached,) = tmp_path.glob("*.npz")
+    np.savez(cached, features=np.zeros_like(first), sha256=np.array("0" * 64))  # valid zip, wrong content
+    with pytest.warns(UserWarning, match="damaged"):
+        again = train.extract_features(base, X[:8], cache_dir=tmp_path)
+    np.testing.assert_allclose(again, first, rtol=1e-6)
+
+
+def test_extract_features_needs_pooled_features():
+    import keras
+
+    base = models.tlnet(width=4)
+    maps = keras.Model(base.input, base.get_layer("block2_pool").output)
+    with pytest.raises(ValueError, match="GlobalAveragePooling2D"):
+        train.extract_features(maps, X[:2], cache_dir=False)
+
+
+def test_train_head_options_and_bad_input():
+    features = np.concatenate([RNG.normal(-2, 1, (30, 4)), RNG.normal(2, 1, (30, 4))])
+    labels = np.repeat([0, 1], 30)
+    head = train.train_head(features, labels, num_classes=4, l2=1e-3, num_epochs=5)
+    assert head.output_shape == (None, 4) and head.get_layer("head").kernel_regularizer is not None
+    with pytest.raises(ValueError, match="num_classes=2"):
+        train.train_head(features, labels, num_classes=1, num_epochs=1)
+    with pytest.raises(ValueError, match="NaN"):
+        train.train_head(np.full((4, 2), np.nan), [0, 1, 0, 1], num_epochs=1)
+    with pytest.raises(ValueError, match="\\(N, D\\)"):
+        train.train_head(features[:, 0], labels, num_epochs=1)
+    with pytest.raises(ValueError, match="match"):
+        train.train_head(features, labels[:10], num_epochs=1)
+
+
+def test_linear_probe_then_finetune_needs_a_model_with_a_head():
+    with pytest.raises(ValueError, match="build_model"):
+        train.linear_probe_then_finetune(models.tlnet(width=4), X, y)
+    with pytest.raises(TypeError, match="probe_lr"):
+        train.linear_probe_then_finetune(small_model(), X, y, lr=1e-3)
+
+
+def test_plots_check_their_input():
+    import matplotlib.pyplot as plt
+
+    with pytest.raises(ValueError, match="accuracy"):
+        train.plot_history({"loss": [1.0, 0.5]})
+    figure = train.plot_history({"loss": [1.0, 0.5], "val_loss": [1.2, 0.9]}, metrics="loss")
+    assert [line.get_label() for line in figure.axes[0].lines] == ["train", "validation"]
+    _, ax = plt.subplots()
+    assert train.learning_curve_plot({"features": {5: 0.5, 100: 0.8}}, title="t", ax=ax) is ax.figure
+    with pytest.raises(ValueError, match="results"):
+        train.learning_curve_plot({"features": 0.5})
+    plt.close("all")

@@ -156,7 +156,7 @@ def check_transfer_gain(answer) -> tuple[bool, str]:
 
 # ------------------------------------------------------------------ the glossary quiz
 
-#: term -> definition, for ``exercises.match("01.6", GLOSSARY, ...)``
+#: term -> definition, for ``exercises.match("01.5", GLOSSARY, ...)``
 GLOSSARY: dict[str, str] = {
     "source domain": "the inputs, and how they are distributed, that the pretrained model learned from",
     "target task": "the labels, and the input-to-label function, that we now want to learn",
