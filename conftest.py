@@ -4,9 +4,20 @@ nbval runs every cell with ``store_history=False``. IPython then ignores a trail
 so a check cell such as ``exercises.check("02.1", features);`` would show ``True`` under
 nbval but not in JupyterLab, and nbval would report a different number of outputs. Running
 cells with history, as Jupyter does, makes nbval see what students see.
+
+It also gives the tests a private feature cache, quiet training, and prints each notebook's
+wall time (the sum of nbval's per-cell durations) at the end of the run.
 """
 
+import collections
+import os
+import tempfile
+
 import nbval.kernel
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+os.environ.setdefault("TLTUTOR_QUIET", "1")
+os.environ.setdefault("TLTUTOR_CACHE", tempfile.mkdtemp(prefix="tltutor-test-cache-"))
 
 
 def _execute_like_jupyter(self, cell_input, allow_stdin=None):
@@ -14,3 +25,21 @@ def _execute_like_jupyter(self, cell_input, allow_stdin=None):
 
 
 nbval.kernel.RunningKernel.execute_cell_input = _execute_like_jupyter
+
+_NOTEBOOK_SECONDS: dict = collections.defaultdict(float)
+
+
+def pytest_runtest_logreport(report):
+    """Add up nbval's per-cell durations into one wall time per notebook."""
+    path = report.nodeid.split("::")[0]
+    if path.endswith(".ipynb"):
+        _NOTEBOOK_SECONDS[path] += report.duration
+
+
+def pytest_terminal_summary(terminalreporter):
+    if not _NOTEBOOK_SECONDS:
+        return
+    terminalreporter.section("notebook wall times (nbval, solution version)")
+    for path, seconds in sorted(_NOTEBOOK_SECONDS.items()):
+        terminalreporter.write_line(f"{seconds:7.1f} s  {path}")
+    terminalreporter.write_line(f"{sum(_NOTEBOOK_SECONDS.values()):7.1f} s  total")
