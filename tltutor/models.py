@@ -772,10 +772,8 @@ def pretrain(arch: str = "TLNet", *, num_epochs: int | None = None, seed: int = 
               schedule="cosine", seed=seed, verbose=verbose)
     seconds = time.perf_counter() - start
     recalibrate_bn(base, X[:20000])
-    metadata = {
+    metadata = {  # save_source adds input_shape, width, sha256, created and keras_version
         "architecture": arch,
-        **({"width": base.get_layer("block1_conv1").filters} if arch == "TLNet" else {}),
-        "input_shape": list(base.input_shape[1:]),
         "source": data.LAB_SOURCE_DESCRIPTION,
         "source_classes": list(data.SOURCE_CLASSES),
         "train_images": len(X),
