@@ -491,3 +491,31 @@ def test_folder_to_arrays_bad_input(tmp_path, kwargs, error, match):
     root = make_png_folder(tmp_path / "photos", per_class=2)
     with pytest.raises(error, match=match):
         data.folder_to_arrays(root, **kwargs)
+
+
+@pytest.mark.parametrize("name", list(data.SOURCE_DOMAINS))
+def test_every_source_domain_is_lab_images_with_labels(name):
+    X, y = data.source_domain(name, "test", full=False)
+    assert X.dtype == np.uint8 and X.shape[1:] == (32, 32, 3) and len(X) == len(y) > 0
+    assert y.dtype == np.int64 and y.min() == 0 and y.max() == (9 if name == "digits" else 4)
+    X2, y2 = data.source_domain(name, "test", full=False)
+    np.testing.assert_array_equal(X, X2)  # deterministic
+    np.testing.assert_array_equal(y, y2)
+
+
+def test_source_domains_differ_as_described():
+    clean, y_clean = data.source_domain("clean", "test", full=False)
+    inverted, _ = data.source_domain("inverted", "test", full=False)
+    np.testing.assert_array_equal(inverted, 255 - clean)
+    backgrounds, y_bg = data.source_domain("backgrounds", "test", full=False)
+    _, y_random = data.source_domain("random_labels", "test", full=False)
+    assert np.mean(y_random == y_bg) < 0.4  # random labels agree with the true ones about 1 time in 5
+    rotated, _ = data.source_domain("rotated", "test", full=False)
+    assert rotated.shape == backgrounds.shape and not np.array_equal(rotated, backgrounds)
+
+
+def test_source_domain_rejects_unknown_names():
+    with pytest.raises(ValueError, match="source domain"):
+        data.source_domain("imagenet")
+    with pytest.raises(ValueError, match="split"):
+        data.source_domain("clean", "validation")

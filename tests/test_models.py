@@ -325,3 +325,18 @@ def test_bn_diagnostics_check_their_input():
         models.bn_report(base, np.zeros((2, 28, 28, 3), "uint8"))
     with pytest.raises(ValueError, match="batch_size"):
         models.recalibrate_bn(base, X, batch_size=0)
+
+
+def test_pretrain_a_zoo_source_and_load_it_by_name(tmp_path):
+    path = models.pretrain("TLNet", source="inverted", num_epochs=1, num_images=64, out_dir=tmp_path, full=False)
+    assert path.name == "TLNet_source-inverted.weights.h5"
+    metadata = models.verify_source("TLNet", weights_dir=tmp_path, source="inverted")
+    assert metadata["source_domain"] == "inverted" and metadata["train_images"] == 64
+    base = models.get_base("TLNet", weights="course", weights_dir=tmp_path, source="inverted")
+    assert base.output_shape == (None, metadata["width"] * 4)
+    with pytest.raises(FileNotFoundError, match="--source clean"):
+        models.get_base("TLNet", weights="course", weights_dir=tmp_path, source="clean")
+    with pytest.raises(ValueError, match="unknown source domain"):
+        models.pretrain("TLNet", source="imagenet", out_dir=tmp_path)
+    with pytest.raises(ValueError, match="num_images"):
+        models.pretrain("TLNet", source="inverted", num_images=0, out_dir=tmp_path)

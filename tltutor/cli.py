@@ -132,9 +132,10 @@ def cmd_pretrain(args: argparse.Namespace) -> int:
     from tltutor import models
 
     path = models.pretrain(
-        arch=args.arch, num_epochs=args.num_epochs, seed=args.seed, out_dir=args.out, verbose=2
+        arch=args.arch, source=args.source, num_epochs=args.num_epochs, num_images=args.num_images,
+        seed=args.seed, out_dir=args.out, verbose=2,
     )
-    print(json.dumps(models.source_metadata(args.arch, weights_dir=path.parent), indent=2))
+    print(json.dumps(models.source_metadata(args.arch, weights_dir=path.parent, source=args.source), indent=2))
     return 0
 
 
@@ -188,7 +189,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     pretrain = commands.add_parser("pretrain", help="train the course's source model and save it")
     pretrain.add_argument("--arch", default="TLNet", help="backbone name (default TLNet)")
+    pretrain.add_argument("--source", default="backgrounds",
+                          help="source domain (tltutor.data.SOURCE_DOMAINS; default backgrounds)")
     pretrain.add_argument("--num-epochs", type=int, default=None, help="default: the recipe's")
+    pretrain.add_argument("--num-images", type=int, default=None, help="train on the first N images only")
     pretrain.add_argument("--seed", type=int, default=0)
     pretrain.add_argument("--out", type=Path, default=None, help="folder (default: the package's _data)")
     pretrain.set_defaults(run=cmd_pretrain)

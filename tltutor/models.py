@@ -99,6 +99,7 @@ def get_base(
     input_shape=(32, 32, 3),
     bn_momentum: float | None = None,
     weights_dir: str | os.PathLike | None = None,
+    source: str = "backgrounds",
 ) -> keras.Model:
     """A backbone that maps raw pixels (N, H, W, 3) in [0, 255] to pooled features (N, D).
 
@@ -107,6 +108,8 @@ def get_base(
     - ``"course"``: the course-pretrained source checkpoint ``<name>_source.weights.h5`` (and its
       ``.json`` metadata) from ``weights_dir``, else ``$TLTUTOR_WEIGHTS_DIR``, else ``tltutor/_data``;
       its sha256 is checked before loading. Create it with ``python -m tltutor pretrain --arch <name>``.
+      ``source`` picks which course checkpoint: ``"backgrounds"`` (the default source) or another
+      name of :data:`tltutor.data.SOURCE_DOMAINS` (the model zoo, ``<name>_source-<source>.weights.h5``).
     - ``"imagenet"``: the ``keras.applications`` weights (downloaded once into ``~/.keras/models``);
       offline, a RuntimeError says how to get them within seconds.
     - ``None``: random initialisation.
@@ -126,7 +129,7 @@ def get_base(
     if weights is None:
         base = _build(arch, input_shape)
     elif isinstance(weights, str) and weights == "course":
-        base = _load_course_weights(arch, input_shape, weights_dir)
+        base = _load_course_weights(arch, input_shape, weights_dir, source)
     elif isinstance(weights, str) and weights == "imagenet":
         base = _build_imagenet(arch, input_shape)
     elif isinstance(weights, (str, os.PathLike)):
@@ -252,12 +255,21 @@ def _weights_dir(weights_dir) -> pathlib.Path:
     return pathlib.Path(weights_dir if weights_dir is not None else default)
 
 
-def _checkpoint_paths(arch: str, weights_dir) -> tuple[pathlib.Path, pathlib.Path]:
+def _checkpoint_paths(arch: str, weights_dir, source: str = "backgrounds") -> tuple[pathlib.Path, pathlib.Path]:
+    from tltutor.data import SOURCE_DOMAINS
+
+    if source not in SOURCE_DOMAINS:
+        raise ValueError(f"unknown source domain {source!r}; choose one of {tuple(SOURCE_DOMAINS)}")
+    stem = f"{arch}_source" if source == "backgrounds" else f"{arch}_source-{source}"
     folder = _weights_dir(weights_dir)
-    return folder / f"{arch}_source.weights.h5", folder / f"{arch}_source.json"
+    return folder / f"{stem}.weights.h5", folder / f"{stem}.json"
 
 
-def source_metadata(name: str = "TLNet", *, weights_dir=None) -> dict:
+def _pretrain_command(arch: str, source: str) -> str:
+    return f"python -m tltutor pretrain --arch {arch}" + ("" if source == "backgrounds" else f" --source {source}")
+
+
+def source_metadata(name: str = "TLNet", *, weights_dir=None, source: str = "backgrounds") -> dict:
     """The JSON metadata of the course-pretrained checkpoint for ``name``.
 
     It holds at least ``"architecture"``, ``"input_shape"``, ``"sha256"`` (of the weights file)
@@ -270,21 +282,24 @@ def source_metadata(name: str = "TLNet", *, weights_dir=None) -> dict:
     0.9
     """
     arch = _canonical_name(name)
-    _, meta_path = _checkpoint_paths(arch, weights_dir)
+    _, meta_path = _checkpoint_paths(arch, weights_dir, source)
     if not meta_path.is_file():
         raise FileNotFoundError(
-            f"no course checkpoint for {arch}: {meta_path} is missing. Create it with "
-            f"`python -m tltutor pretrain --arch {arch}` (or set TLTUTOR_WEIGHTS_DIR to where it is)"
+            f"no course checkpoint for {arch} (source {source!r}): {meta_path} is missing. Create it with "
+            f"`{_pretrain_command(arch, source)}` (or set TLTUTOR_WEIGHTS_DIR to where it is)"
         )
     try:
-        return json.loads(meta_path.read_text())
+        metadata = json.loads(meta_path.read_text())
     except (ValueError, UnicodeDecodeError) as error:
+        metadata = error
+    if not isinstance(metadata, dict):
         raise ValueError(
-            f"{meta_path} is corrupted ({error}); re-run `python -m tltutor pretrain --arch {arch}` or reinstall tltutor"
-        ) from error
+            f"{meta_path} is corrupted ({metadata}); re-run `{_pretrain_command(arch, source)}` or reinstall tltutor"
+        )
+    return metadata
 
 
-def verify_source(name: str = "TLNet", *, weights_dir=None) -> dict:
+def verify_source(name: str = "TLNet", *, weights_dir=None, source: str = "backgrounds") -> dict:
     """Check the course checkpoint of ``name`` against its metadata's sha256; return the metadata.
 
     Raises FileNotFoundError when it is missing and ValueError when it is corrupted, each saying
@@ -294,9 +309,9 @@ def verify_source(name: str = "TLNet", *, weights_dir=None) -> dict:
     'TLNet'
     """
     arch = _canonical_name(name)
-    metadata = source_metadata(arch, weights_dir=weights_dir)
-    weights_path, _ = _checkpoint_paths(arch, weights_dir)
-    fix = f"re-run `python -m tltutor pretrain --arch {arch}` or reinstall tltutor"
+    metadata = source_metadata(arch, weights_dir=weights_dir, source=source)
+    weights_path, _ = _checkpoint_paths(arch, weights_dir, source)
+    fix = f"re-run `{_pretrain_command(arch, source)}` or reinstall tltutor"
     if not weights_path.is_file():
         raise FileNotFoundError(f"no course checkpoint for {arch}: {weights_path} is missing; {fix}")
     if metadata.get("architecture") != arch:
@@ -306,9 +321,9 @@ def verify_source(name: str = "TLNet", *, weights_dir=None) -> dict:
     return metadata
 
 
-def _load_course_weights(arch: str, input_shape: tuple, weights_dir) -> keras.Model:
-    metadata = verify_source(arch, weights_dir=weights_dir)
-    weights_path, _ = _checkpoint_paths(arch, weights_dir)
+def _load_course_weights(arch: str, input_shape: tuple, weights_dir, source: str = "backgrounds") -> keras.Model:
+    metadata = verify_source(arch, weights_dir=weights_dir, source=source)
+    weights_path, _ = _checkpoint_paths(arch, weights_dir, source)
     kwargs = {"width": metadata["width"]} if arch == "TLNet" and "width" in metadata else {}
     base = tlnet(input_shape, **kwargs) if arch == "TLNet" else _build(arch, input_shape)
     return _weights_file_into(base, weights_path)
@@ -317,7 +332,8 @@ def _load_course_weights(arch: str, input_shape: tuple, weights_dir) -> keras.Mo
 def save_source(base: keras.Model, metadata: dict, *, out_dir) -> pathlib.Path:
     """Save a pretrained base as a course checkpoint: ``<arch>_source.weights.h5`` and ``<arch>_source.json``.
 
-    ``metadata`` must name the ``"architecture"`` (one of ``BACKBONES``); ``"input_shape"``,
+    ``metadata`` must name the ``"architecture"`` (one of ``BACKBONES``); a ``"source_domain"``
+    other than ``"backgrounds"`` saves ``<arch>_source-<source_domain>.*`` instead. ``"input_shape"``,
     ``"sha256"`` of the weights file, ``"created"`` (UTC) and ``"keras_version"`` are added (and
     ``"width"`` for TLNet). Both
     files are written atomically. Returns the path of the weights file.
@@ -334,7 +350,7 @@ def save_source(base: keras.Model, metadata: dict, *, out_dir) -> pathlib.Path:
     arch = _canonical_name(metadata["architecture"])
     out_dir = pathlib.Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    weights_path, meta_path = _checkpoint_paths(arch, out_dir)
+    weights_path, meta_path = _checkpoint_paths(arch, out_dir, metadata.get("source_domain", "backgrounds"))
     fd, tmp = tempfile.mkstemp(dir=out_dir, prefix=f".{arch}_source.", suffix=".weights.h5")
     os.close(fd)
     try:
@@ -743,12 +759,15 @@ def course_architectures() -> tuple[str, ...]:
     return tuple(SOURCE_RECIPES)
 
 
-def pretrain(arch: str = "TLNet", *, num_epochs: int | None = None, seed: int = 0, out_dir=None,
-             full: bool | str = "auto", verbose: int = 0) -> pathlib.Path:
-    """Train a source model on the lab source domain and save its weights and metadata.
+def pretrain(arch: str = "TLNet", *, source: str = "backgrounds", num_epochs: int | None = None,
+             num_images: int | None = None, seed: int = 0, out_dir=None, full: bool | str = "auto",
+             verbose: int = 0) -> pathlib.Path:
+    """Train a source model on a source domain and save its weights and metadata.
 
-    The source task is :func:`tltutor.data.lab_source` (Fashion classes 0-4 on photo
-    backgrounds). BatchNorm uses momentum 0.9 and its statistics are re-estimated
+    The default source task is :func:`tltutor.data.lab_source` (Fashion classes 0-4 on photo
+    backgrounds); ``source`` names another of :data:`tltutor.data.SOURCE_DOMAINS` (the model
+    zoo) and ``num_images`` trains on the first that many images only (a weaker source).
+    BatchNorm uses momentum 0.9 and its statistics are re-estimated
     exactly at the end (:func:`recalibrate_bn`), so the model evaluates in inference
     mode as well as in training mode. Returns the path of the weights file.
 
@@ -762,11 +781,16 @@ def pretrain(arch: str = "TLNet", *, num_epochs: int | None = None, seed: int = 
     if arch not in SOURCE_RECIPES:
         raise ValueError(f"no pretraining recipe for {arch!r}; choose from {course_architectures()}")
     recipe = dict(SOURCE_RECIPES[arch], **({"num_epochs": num_epochs} if num_epochs else {}))
-    X, y = data.lab_source("train", full=full)
-    X_test, y_test = data.lab_source("test", full=full)
+    _checkpoint_paths(arch, out_dir, source)  # an unknown source fails here, before any work
+    X, y = data.source_domain(source, "train", full=full, seed=seed)
+    X_test, y_test = data.source_domain(source, "test", full=full, seed=seed)
+    if num_images is not None:
+        if not isinstance(num_images, int) or num_images < 1:
+            raise ValueError(f"num_images must be a positive integer or None; got {num_images!r}")
+        X, y = X[:num_images], y[:num_images]
     keras.utils.set_random_seed(seed)
     base = get_base(arch, weights=None, bn_momentum=recipe["bn_momentum"])
-    model = train.scratch_model(base, len(data.SOURCE_CLASSES))
+    model = train.scratch_model(base, int(max(y.max(), y_test.max())) + 1)
     start = time.perf_counter()
     train.fit(model, X, y, num_epochs=recipe["num_epochs"], lr=recipe["lr"], batch_size=recipe["batch_size"],
               schedule="cosine", seed=seed, verbose=verbose)
@@ -774,8 +798,9 @@ def pretrain(arch: str = "TLNet", *, num_epochs: int | None = None, seed: int = 
     recalibrate_bn(base, X[:20000])
     metadata = {  # save_source adds input_shape, width, sha256, created and keras_version
         "architecture": arch,
-        "source": data.LAB_SOURCE_DESCRIPTION,
-        "source_classes": list(data.SOURCE_CLASSES),
+        "source_domain": source,
+        "source": data.SOURCE_DOMAINS[source],
+        "num_classes": int(model.output_shape[-1]),
         "train_images": len(X),
         "test_images": len(X_test),
         "full_fashion_mnist": data.find_fashion_mnist() is not None and full is not False,
