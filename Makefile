@@ -32,7 +32,7 @@ student-copy: $(STAMP)        ## notebooks without solutions, in student/
 	$(PY) -m tltutor student-copy notebooks -o student
 
 bench: $(STAMP)
-	$(PY) -m tltutor bench
+	$(PY) bench/bench.py --quick --json out/bench.json
 
 clean:
 	rm -rf $(VENV) out student book/_build book/notebooks book/_toc.yml book/_generated .pytest_cache

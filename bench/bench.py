@@ -1,12 +1,20 @@
-"""Benchmarks that print ratios measured side by side in one run (absolute times are for the record).
+"""tltutor's benchmark suite: ratios measured side by side in one run (absolute times are for the record).
 
-    python bench/bench.py            # full budgets
-    python bench/bench.py --quick    # smaller budgets, about a minute
-    python bench/bench.py --json out/bench.json
+    python bench/bench.py --quick                     # about 2 minutes on 2 CPU cores
+    python bench/bench.py --json out/bench.json       # full budgets, results as JSON
+    python bench/bench.py --notebooks                 # also time every notebook (several minutes)
+    KERAS_BACKEND=jax python bench/bench.py --quick   # on a GPU: adds mixed precision and jit sections
 
-1. A head trained on cached features vs the same head trained through the frozen base
-   (goal: >= 5x faster per epoch).
-2. tltutor's ``train.fit`` vs plain ``model.fit`` on the same model and data (goal: overhead <= 5 %).
+Sections (each prints one line with its ratio and goal):
+
+1. ``cached``: a head trained on cached features vs the same head trained through the frozen base (goal >= 5x).
+2. ``overhead``: tltutor's ``train.fit`` vs plain compile + ``model.fit`` on the same model and data (goal <= 5 %).
+3. ``pipeline``: training from a ``tf.data`` pipeline (``data.make_dataset``) vs from in-memory arrays
+   (goal >= 0.9x; TensorFlow backend only).
+4. ``notebooks``: each notebook's wall time at lab scale (goal <= 60 s) and the course total (goal <= 8 min).
+5. ``mixed``: on a GPU, training a real-scale backbone (MobileNetV2 at 224x224, all layers) under
+   ``mixed_float16`` vs ``float32`` (goal >= 1.5x faster at the same accuracy).
+6. ``jit``: on a GPU, the same training step with XLA/jit compilation on vs off.
 """
 
 from __future__ import annotations
@@ -14,6 +22,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import pathlib
 import platform
 import statistics
 import time
@@ -23,7 +32,9 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 import keras  # noqa: E402
 import numpy as np  # noqa: E402
 
-from tltutor import data, models, train  # noqa: E402
+from tltutor import data, gpu, models, train  # noqa: E402
+
+ROOT = pathlib.Path(__file__).resolve().parents[1]
 
 
 def timed(function, repeats: int) -> float:
@@ -35,6 +46,19 @@ def timed(function, repeats: int) -> float:
         function()
         times.append(time.perf_counter() - start)
     return statistics.median(times)
+
+
+class EpochTimer(keras.callbacks.Callback):
+    """Records each epoch's wall time (the first one includes tracing and compilation)."""
+
+    def on_train_begin(self, logs=None):
+        self.times = []
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self.start = time.perf_counter()
+
+    def on_epoch_end(self, epoch, logs=None):
+        self.times.append(time.perf_counter() - self.start)
 
 
 def cached_vs_frozen(X, y, *, num_epochs: int, repeats: int) -> dict:
@@ -49,7 +73,7 @@ def cached_vs_frozen(X, y, *, num_epochs: int, repeats: int) -> dict:
     cached = timed(lambda: head.fit(features, y, epochs=num_epochs, batch_size=64, verbose=0), repeats)
     extract = timed(lambda: train.extract_features(base, X, cache_dir=False), repeats)
     return {"frozen_base_s": frozen, "cached_features_s": cached, "feature_extraction_once_s": extract,
-            "speedup": frozen / cached, "speedup_including_extraction": frozen / (cached + extract)}
+            "ratio": frozen / cached, "ratio_including_extraction": frozen / (cached + extract), "goal": ">= 5"}
 
 
 def fit_overhead(X, y, *, num_epochs: int, repeats: int) -> dict:
@@ -66,35 +90,134 @@ def fit_overhead(X, y, *, num_epochs: int, repeats: int) -> dict:
 
     plain = timed(plain_fit, repeats)
     tltutor_fit = timed(lambda: train.fit(tl_model, X, y, num_epochs=num_epochs, lr=1e-3, batch_size=64, verbose=0), repeats)
-    return {"model_fit_s": plain, "tltutor_fit_s": tltutor_fit, "overhead": tltutor_fit / plain - 1}
+    return {"model_fit_s": plain, "tltutor_fit_s": tltutor_fit, "overhead": tltutor_fit / plain - 1, "goal": "<= 0.05"}
+
+
+def pipeline_vs_memory(X, y, *, num_epochs: int, repeats: int) -> dict:
+    if keras.backend.backend() != "tensorflow":
+        return {"skipped": f"tf.data pipelines need the TensorFlow backend (this run: {keras.backend.backend()})"}
+    keras.utils.set_random_seed(0)
+    model = train.compile_model(models.build_model(models.get_base("TLNet", weights="course"), 5))
+    Xf = X.astype("float32")
+    dataset = data.make_dataset(X, y, batch_size=64, seed=0)
+    memory = timed(lambda: model.fit(Xf, y, epochs=num_epochs, batch_size=64, verbose=0), repeats)
+    pipeline = timed(lambda: model.fit(dataset, epochs=num_epochs, shuffle=False, verbose=0), repeats)  # it shuffles itself
+    return {"in_memory_s": memory, "tf_data_s": pipeline, "ratio": memory / pipeline, "goal": ">= 0.9"}
+
+
+def notebook_times(paths) -> dict:
+    import nbformat
+    from nbclient import NotebookClient
+
+    times = {}
+    for path in paths:
+        nb = nbformat.read(path, as_version=4)
+        start = time.perf_counter()
+        NotebookClient(nb, timeout=900, kernel_name="python3", resources={"metadata": {"path": str(path.parent)}}).execute()
+        times[path.name] = round(time.perf_counter() - start, 1)
+        print(f"  {path.name}: {times[path.name]:.1f} s", flush=True)
+    total = sum(times.values())
+    return {"seconds": times, "total_s": round(total, 1), "slowest_s": max(times.values()),
+            "goal": "each <= 60 s, total <= 480 s"}
+
+
+def _upsample(X: np.ndarray, size: int) -> np.ndarray:
+    """Lab images (32x32) to ``size`` by pixel repetition, then cropped: cheap real-scale inputs."""
+    factor = -(-size // X.shape[1])
+    return np.repeat(np.repeat(X, factor, axis=1), factor, axis=2)[:, :size, :size]
+
+
+def _train_run(arch, size, X, y, X_test, y_test, *, policy: str, num_epochs: int, batch_size: int,
+               jit_compile="auto", steps: int | None = None) -> dict:
+    keras.mixed_precision.set_global_policy(policy)
+    try:
+        keras.utils.set_random_seed(0)
+        base = models.get_base(arch, weights=None, input_shape=(size, size, 3))
+        model = train.scratch_model(base, 5)
+        model.compile(optimizer=keras.optimizers.Adam(1e-3), loss="sparse_categorical_crossentropy",
+                      metrics=["accuracy"], jit_compile=jit_compile)
+        timer = EpochTimer()
+        if steps:  # a few steps only (jit off can be very slow)
+            X, y = X[:steps * batch_size], y[:steps * batch_size]
+        model.fit(X.astype("float32"), y, epochs=num_epochs, batch_size=batch_size, verbose=0, callbacks=[timer])
+        steady = statistics.median(timer.times[1:]) if len(timer.times) > 1 else timer.times[0]
+        result = {"first_epoch_s": timer.times[0], "epoch_s": steady, "images_per_s": len(X) / steady}
+        if X_test is not None:
+            result["test_accuracy"] = train.evaluate(model, X_test, y_test, batch_size=batch_size)
+        return result
+    finally:
+        keras.mixed_precision.set_global_policy("float32")
+
+
+def mixed_vs_float32(arch: str, size: int, *, n: int, num_epochs: int, batch_size: int) -> dict:
+    X_pool, y_pool, X_test, y_test = data.lab_target()
+    X, y = _upsample(X_pool[:n], size), y_pool[:n]
+    X_test, y_test = _upsample(X_test[:1000], size), y_test[:1000]
+    runs = {policy: _train_run(arch, size, X, y, X_test, y_test, policy=policy, num_epochs=num_epochs,
+                               batch_size=batch_size) for policy in ("float32", "mixed_float16")}
+    return {"arch": arch, "size": size, "images": n, "num_epochs": num_epochs, **runs,
+            "ratio": runs["float32"]["epoch_s"] / runs["mixed_float16"]["epoch_s"],
+            "accuracy_difference": runs["mixed_float16"]["test_accuracy"] - runs["float32"]["test_accuracy"],
+            "goal": ">= 1.5 at the same accuracy"}
+
+
+def jit_on_vs_off(arch: str, size: int, *, steps: int, batch_size: int, num_epochs: int = 2) -> dict:
+    X_pool, y_pool, _, _ = data.lab_target()
+    X = _upsample(X_pool[:steps * batch_size], size)
+    runs = {f"jit_{flag}": _train_run(arch, size, X, y_pool[:len(X)], None, None, policy="float32", num_epochs=num_epochs,
+                                      batch_size=batch_size, jit_compile=flag)
+            for flag in (True, False)}
+    return {"arch": arch, "size": size, "steps_per_epoch": steps, **runs,
+            "ratio": runs["jit_False"]["epoch_s"] / runs["jit_True"]["epoch_s"]}
 
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help="smaller budgets")
+    parser.add_argument("--notebooks", action="store_true", help="also execute and time every notebook")
+    parser.add_argument("--gpu-arch", default="MobileNetV2", help="backbone of the GPU sections")
+    parser.add_argument("--gpu-size", type=int, default=224, help="image size of the GPU sections")
     parser.add_argument("--json", default=None, help="write the results to this file")
     args = parser.parse_args(argv)
     n, epochs, repeats = (1000, 2, 3) if args.quick else (3000, 3, 5)
     X_train, y_train, _, _ = data.lab_target()
     X, y = X_train[:n], y_train[:n]
-    results = {
-        "machine": {"platform": platform.platform(terse=True), "cpus": os.cpu_count(), "backend": keras.backend.backend(),
-                    "keras": keras.__version__},
-        "images": n, "num_epochs": epochs, "repeats": repeats,
-        "cached_vs_frozen": cached_vs_frozen(X, y, num_epochs=epochs, repeats=repeats),
-        "fit_overhead": fit_overhead(X, y, num_epochs=epochs, repeats=repeats),
-    }
-    c, f = results["cached_vs_frozen"], results["fit_overhead"]
-    print(f"machine: {results['machine']}")
-    print(f"head on cached features vs through the frozen base: {c['speedup']:.1f}x faster "
-          f"({c['cached_features_s']:.2f} s vs {c['frozen_base_s']:.2f} s for {epochs} epochs of {n} images; goal >= 5x); "
-          f"{c['speedup_including_extraction']:.1f}x counting one feature extraction")
-    print(f"train.fit vs model.fit: overhead {100 * f['overhead']:+.1f} % "
-          f"({f['tltutor_fit_s']:.2f} s vs {f['model_fit_s']:.2f} s; goal <= 5 %)")
+    report = gpu.device_report()
+    results = {"machine": {"platform": platform.platform(terse=True), "cpus": os.cpu_count(),
+                           "processor": platform.processor() or platform.machine(), "keras": keras.__version__, **report},
+               "images": n, "num_epochs": epochs, "repeats": repeats}
+    print(f"machine: {results['machine']}", flush=True)
+    c = results["cached"] = cached_vs_frozen(X, y, num_epochs=epochs, repeats=repeats)
+    print(f"cached: head on cached features vs through the frozen base: {c['ratio']:.1f}x faster "
+          f"({c['cached_features_s']:.2f} s vs {c['frozen_base_s']:.2f} s, {epochs} epochs of {n} images; goal >= 5x); "
+          f"{c['ratio_including_extraction']:.1f}x counting one feature extraction", flush=True)
+    f = results["overhead"] = fit_overhead(X, y, num_epochs=epochs, repeats=repeats)
+    print(f"overhead: train.fit vs model.fit: {100 * f['overhead']:+.1f} % "
+          f"({f['tltutor_fit_s']:.2f} s vs {f['model_fit_s']:.2f} s; goal <= 5 %)", flush=True)
+    p = results["pipeline"] = pipeline_vs_memory(X, y, num_epochs=epochs, repeats=repeats)
+    print("pipeline: " + (p["skipped"] if "skipped" in p else
+          f"tf.data pipeline vs in-memory arrays: {p['ratio']:.2f}x the speed "
+          f"({p['tf_data_s']:.2f} s vs {p['in_memory_s']:.2f} s; goal >= 0.9x)"), flush=True)
+    if args.notebooks:
+        nb = results["notebooks"] = notebook_times(sorted((ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb")))
+        print(f"notebooks: slowest {nb['slowest_s']:.0f} s (goal <= 60 s), course total {nb['total_s']:.0f} s "
+              f"= {nb['total_s'] / 60:.1f} min (goal <= 8 min)", flush=True)
+    if report["gpu"]:
+        gpu_n, gpu_epochs = 4096, 4
+        m = results["mixed"] = mixed_vs_float32(args.gpu_arch, args.gpu_size, n=gpu_n, num_epochs=gpu_epochs, batch_size=64)
+        print(f"mixed: {args.gpu_arch} {args.gpu_size}x{args.gpu_size}, mixed_float16 vs float32: {m['ratio']:.2f}x faster "
+              f"({m['mixed_float16']['images_per_s']:.0f} vs {m['float32']['images_per_s']:.0f} images/s); "
+              f"test accuracy {m['mixed_float16']['test_accuracy']:.3f} vs {m['float32']['test_accuracy']:.3f} "
+              f"after {gpu_epochs} epochs (goal >= 1.5x at the same accuracy)", flush=True)
+        j = results["jit"] = jit_on_vs_off(args.gpu_arch, args.gpu_size, steps=4, batch_size=64)
+        print(f"jit: XLA/jit compile on vs off: {j['ratio']:.1f}x faster "
+              f"({j['jit_True']['images_per_s']:.0f} vs {j['jit_False']['images_per_s']:.0f} images/s)", flush=True)
+    else:
+        print("mixed, jit: no GPU here: skipped (run this script on a GPU machine)")
     if args.json:
         os.makedirs(os.path.dirname(os.path.abspath(args.json)), exist_ok=True)
         with open(args.json, "w") as file:
-            json.dump(results, file, indent=2)
+            json.dump(results, file, indent=2, default=str)
     return 0
 
 
