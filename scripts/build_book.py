@@ -46,7 +46,7 @@ SKIPPED = {".ipynb_checkpoints", "__pycache__", ".DS_Store"}
 # Libraries whose version changes what an executed notebook shows.
 TRACKED = ["keras", "tensorflow", "tensorflow-cpu", "jax", "torch", "numpy", "scikit-learn",
            "scikit-image", "mlxtend", "matplotlib", "ipywidgets", "ipykernel", "myst-nb"]
-REFERENCE_PAGES = ["glossary", "bibliography", "troubleshooting"]
+REFERENCE_PAGES = ["glossary", "bibliography", "troubleshooting", "performance"]
 INSTRUCTOR_PAGES = ["instructor_guide"]
 
 
