@@ -5,7 +5,7 @@ VENV   ?= .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo test doctor lab book student-copy bench clean
+.PHONY: demo test test-backends doctor lab book student-copy bench clean
 
 $(STAMP): requirements.txt requirements-course.txt pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -31,8 +31,18 @@ book: $(STAMP)                ## the Jupyter Book site in book/_build/html (exec
 student-copy: $(STAMP)        ## notebooks without solutions, in student/
 	$(PY) -m tltutor student-copy notebooks -o student
 
-bench: $(STAMP)
+bench: $(STAMP)                ## speed ratios (cached features, fit overhead, tf.data; on a GPU: mixed precision, jit)
 	$(PY) bench/bench.py --quick --json out/bench.json
 
+# The unit suite on the other Keras backends (about 10 minutes each on 2 quiet cores; not part of
+# `make test`): JAX in .venv, PyTorch (CPU, a large download) in its own .venv-torch without TensorFlow.
+UNIT := tests -m "not slow and not book" --ignore=tests/test_notebooks.py
+test-backends: $(STAMP)
+	$(PY) -m pip install "jax[cpu]>=0.4.30"
+	KERAS_BACKEND=jax $(PY) -m pytest $(UNIT)
+	test -x .venv-torch/bin/python || $(PYTHON) -m venv .venv-torch
+	.venv-torch/bin/python -m pip install -r requirements-course.txt torch
+	KERAS_BACKEND=torch .venv-torch/bin/python -m pytest $(UNIT) -o addopts="-ra"
+
 clean:
-	rm -rf $(VENV) out student book/_build book/notebooks book/_toc.yml book/_generated .pytest_cache
+	rm -rf $(VENV) .venv-torch out student book/_build book/notebooks book/_toc.yml book/_generated .pytest_cache
