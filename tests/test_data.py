@@ -386,6 +386,7 @@ def test_load_digits():
 # ---------------------------------------------------------- tf.data / folders
 
 def test_make_dataset(images):
+    pytest.importorskip("tensorflow", reason="tf.data needs TensorFlow")
     X, y = images
     ds = data.make_dataset(X, y, batch_size=16)
     batches = list(ds.as_numpy_iterator())
@@ -418,6 +419,7 @@ def test_make_dataset_bad_input(args, kwargs, error, match):
 
 
 def test_load_image_folder(tmp_path):
+    pytest.importorskip("tensorflow", reason="tf.data needs TensorFlow")
     root = make_png_folder(tmp_path / "photos")
     train_ds, val_ds, names = data.load_image_folder(root, image_size=(16, 16), batch_size=4)
     assert names == ["cat", "dog"]
@@ -519,3 +521,18 @@ def test_source_domain_rejects_unknown_names():
         data.source_domain("imagenet")
     with pytest.raises(ValueError, match="split"):
         data.source_domain("clean", "validation")
+
+
+def test_pipelines_without_tensorflow_say_what_to_install(monkeypatch):
+    import builtins
+
+    real_import = builtins.__import__
+
+    def no_tensorflow(name, *args, **kwargs):
+        if name == "tensorflow" or name.startswith("tensorflow."):
+            raise ModuleNotFoundError("No module named 'tensorflow'")
+        return real_import(name, *args, **kwargs)
+
+    monkeypatch.setattr(builtins, "__import__", no_tensorflow)
+    with pytest.raises(ImportError, match="pip install tensorflow-cpu"):
+        data.make_dataset(np.zeros((4, 8, 8, 3), np.uint8), np.arange(4))

@@ -51,7 +51,8 @@ def run(backend: str, num_devices: int) -> dict:
 
 
 @pytest.mark.parametrize("backend", [
-    "tensorflow",
+    pytest.param("tensorflow", marks=pytest.mark.skipif(importlib.util.find_spec("tensorflow") is None,
+                                                        reason="TensorFlow not installed")),
     pytest.param("jax", marks=pytest.mark.skipif(importlib.util.find_spec("jax") is None, reason="JAX not installed")),
 ])
 def test_two_virtual_devices_train_like_one(backend):

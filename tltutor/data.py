@@ -556,6 +556,19 @@ def load_digits(which: str = "mnist", *, size: int = 32, channels: int = 3) -> t
 # tf.data pipelines and image folders
 # --------------------------------------------------------------------------
 
+def _tensorflow(function: str):
+    """TensorFlow for its tf.data pipelines (they feed every Keras backend), or a clear ImportError."""
+    try:
+        import tensorflow as tf
+    except ImportError as error:
+        raise ImportError(
+            f"{function} builds a tf.data pipeline and needs TensorFlow, which is not installed here "
+            "(it feeds the JAX and PyTorch backends too): pip install tensorflow-cpu. Without it, "
+            "use arrays (folder_to_arrays, then train.fit)."
+        ) from error
+    return tf
+
+
 def make_dataset(
     X,
     y=None,
@@ -587,8 +600,7 @@ def make_dataset(
     seed = _check_int(seed, "seed", minimum=0)
     if augment is not None and not callable(augment):
         raise TypeError(f"augment must be a function of a batch of images, or None; got {augment!r}")
-    import tensorflow as tf
-
+    tf = _tensorflow("make_dataset")
     ds = tf.data.Dataset.from_tensor_slices(X if y is None else (X, y))
     if cache:
         ds = ds.cache()
@@ -664,8 +676,8 @@ def load_image_folder(
     if validation_split is not None and not 0 < validation_split < 1:
         raise ValueError(f"validation_split must be between 0 and 1 (exclusive) or None; got {validation_split!r}")
     import keras
-    import tensorflow as tf
 
+    tf = _tensorflow("load_image_folder")
     options = dict(image_size=tuple(image_size), batch_size=batch_size, seed=seed)
     if validation_split is None:
         train_ds, val_ds = keras.utils.image_dataset_from_directory(str(directory), **options), None
