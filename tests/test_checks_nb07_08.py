@@ -1,0 +1,324 @@
+"""Tests of the checkers of notebooks 07 (the real world) and 08 (beyond).
+
+Every checker: the reference answer passes, each typical mistake gets its own explanation, and
+hostile answers (None, wrong types, NaN, functions that raise or never return) give a verdict
+instead of an exception.
+"""
+
+import contextlib
+import importlib
+import io
+import re
+
+import keras
+import numpy as np
+import pytest
+
+from tltutor import exercises, models
+from tltutor.checks import nb07, nb08
+
+VERDICT = re.compile(r"^\[(ex|quiz) [\w.-]+\] (correct|not yet|not attempted): \S[^\n]*$")
+ALL_IDS = ["07.1", "07.2", "07.3", "08.1", "08.2", "08.3"]
+
+
+@pytest.fixture(scope="module", autouse=True)
+def registered():
+    """Register the checkers again: other test modules may have called exercises.reset()."""
+    importlib.reload(nb07)
+    importlib.reload(nb08)
+    yield
+
+
+def verdict(exercise_id, answer):
+    """Run the check headlessly; return (ok, the verdict line). A student's function may print too."""
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        ok = exercises.check(exercise_id, answer, widget=False)
+    lines = [line for line in out.getvalue().splitlines() if line.startswith(("[ex ", "[quiz "))]
+    assert len(lines) == 1, out.getvalue()
+    assert VERDICT.match(lines[0]), lines[0]
+    assert " at 0x" not in lines[0]
+    return ok, lines[0]
+
+
+class Hostile:
+    """Every protocol a checker might touch raises."""
+
+    def __getattr__(self, name):
+        raise RuntimeError(f"no {name}")
+
+    def __eq__(self, other):
+        raise RuntimeError("no comparing")
+
+    __hash__ = object.__hash__
+
+    def __len__(self):
+        raise RuntimeError("no len")
+
+    def __iter__(self):
+        raise RuntimeError("no iter")
+
+    def __array__(self, dtype=None, copy=None):
+        raise RuntimeError("no array")
+
+
+def raises(*args, **kwargs):
+    raise ValueError("broken on purpose")
+
+
+HOSTILE = [
+    "mixed_float16", b"bytes", 3, float("nan"), True, [], {}, {"gpu": True}, np.zeros((3, 3)),
+    object(), Hostile(), keras.layers.Dense(5), print, raises, lambda *args: Hostile(), lambda *args: None,
+]
+
+
+@pytest.mark.parametrize("exercise_id", ALL_IDS)
+def test_none_is_not_attempted(exercise_id):
+    ok, line = verdict(exercise_id, None)
+    assert not ok and "not attempted" in line
+
+
+@pytest.mark.parametrize("exercise_id", ALL_IDS)
+@pytest.mark.parametrize("answer", HOSTILE, ids=lambda a: type(a).__name__)
+def test_hostile_answers_get_a_verdict(exercise_id, answer):
+    ok, line = verdict(exercise_id, answer)
+    assert not ok and "not yet" in line
+
+
+def test_a_function_that_never_returns_gets_a_verdict():
+    def forever(tokens):
+        while True:
+            pass
+
+    ok, line = verdict("08.3", forever)
+    assert not ok and "took longer" in line
+
+
+# --------------------------------------------------------------------------- 07.1
+
+
+@pytest.mark.parametrize(
+    "answer, expected",
+    [
+        (lambda report: "mixed_float16" if report["gpu"] else "float32", "what gpu.setup() does"),
+        (lambda report: "mixed_bfloat16" if report["gpu"] else "float32", "bfloat16 needs no loss scaling"),
+        (lambda report: keras.DTypePolicy("mixed_float16" if report["gpu"] else "float32"), "what gpu.setup() does"),
+    ],
+)
+def test_policy_correct(answer, expected):
+    ok, line = verdict("07.1", answer)
+    assert ok and expected in line, line
+
+
+@pytest.mark.parametrize(
+    "answer, expected",
+    [
+        (lambda report: "mixed_float16", "without a GPU"),
+        (lambda report: "float32", "keeps 'float32'"),
+        (lambda report: "float16" if report["gpu"] else "float32", "weights in 16 bits"),
+        (lambda report: "fp16", "not a Keras dtype policy"),
+        (lambda report: report["GPU"], "raised KeyError"),
+        (lambda report: 16, "return the policy's name"),
+    ],
+)
+def test_policy_mistakes_are_explained(answer, expected):
+    ok, line = verdict("07.1", answer)
+    assert not ok and expected in line, line
+
+
+def test_a_policy_function_that_sets_the_policy_is_told_to_return_it_and_changes_nothing():
+    def sets_it(report):
+        keras.mixed_precision.set_global_policy("mixed_float16")
+
+    ok, line = verdict("07.1", sets_it)
+    assert not ok and "returns None" in line
+    assert keras.mixed_precision.dtype_policy().name == "float32"
+
+
+# --------------------------------------------------------------------------- 07.2
+
+
+def test_features_and_labels_reference_passes():
+    ok, line = verdict("07.2", nb07.features_and_labels)
+    assert ok and "all 24 labels" in line
+
+
+def two_passes(base, ds):
+    return base.predict(ds.map(lambda x, y: x), verbose=0), np.concatenate([y.numpy() for _, y in ds])
+
+
+def images_not_features(base, ds):
+    pairs = list(ds)
+    return np.concatenate([x.numpy() for x, _ in pairs]), np.concatenate([y.numpy() for _, y in pairs])
+
+
+def one_hot_labels(base, ds):
+    features, labels = nb07.features_and_labels(base, ds)
+    return features, np.eye(3)[labels]
+
+
+def first_batch_only(base, ds):
+    x, y = next(iter(ds))
+    return base.predict_on_batch(x), y.numpy()
+
+
+@pytest.mark.parametrize(
+    "answer, expected",
+    [
+        (two_passes, "the same pass"),
+        (images_not_features, "expected (N, D)"),
+        (one_hot_labels, "not one-hot"),
+        (first_batch_only, "collect every batch"),
+        (lambda base, ds: nb07.features_and_labels(base, ds)[0], "return two arrays"),
+        (lambda base, ds: (np.full((24, 3), np.nan), np.zeros(24)), "NaN"),
+    ],
+)
+def test_features_and_labels_mistakes_are_explained(answer, expected):
+    ok, line = verdict("07.2", answer)
+    assert not ok and expected in line, line
+
+
+# --------------------------------------------------------------------------- 07.3
+
+
+@pytest.mark.parametrize("monitor", ["val_loss", "val_accuracy"])
+def test_early_stop_correct(monitor):
+    ok, line = verdict("07.3", keras.callbacks.EarlyStopping(monitor=monitor, patience=3, restore_best_weights=True))
+    assert ok and monitor in line
+
+
+@pytest.mark.parametrize(
+    "answer, expected",
+    [
+        (keras.callbacks.EarlyStopping, "that is the class"),
+        (keras.callbacks.ReduceLROnPlateau(), "expected a keras.callbacks.EarlyStopping"),
+        (keras.callbacks.EarlyStopping(monitor="loss", patience=3, restore_best_weights=True), "training set"),
+        (keras.callbacks.EarlyStopping(monitor="val_acc", patience=3, restore_best_weights=True), "not logged"),
+        (keras.callbacks.EarlyStopping(patience=3, mode="max", restore_best_weights=True), "wrong direction"),
+        (keras.callbacks.EarlyStopping(restore_best_weights=True), "patience=0"),
+        (keras.callbacks.EarlyStopping(patience=50, restore_best_weights=True), "almost never stop"),
+        (keras.callbacks.EarlyStopping(patience=2.5, restore_best_weights=True), "whole number"),
+        (keras.callbacks.EarlyStopping(patience=3), "restore_best_weights=True"),
+    ],
+)
+def test_early_stop_mistakes_are_explained(answer, expected):
+    ok, line = verdict("07.3", answer)
+    assert not ok and expected in line, line
+
+
+# --------------------------------------------------------------------------- 08.1
+
+
+def test_two_heads_reference_passes():
+    ok, line = verdict("08.1", nb08.two_heads)
+    assert ok and "against" in line
+
+
+def heads_on(features, inputs, *, num_classes=5, activation="softmax", shared_head=False):
+    head = keras.layers.Dense(num_classes, activation=activation)
+    other = head if shared_head else keras.layers.Dense(num_classes, activation=activation)
+    return keras.Model(inputs, [head(features), other(features)])
+
+
+def two_bases(base):
+    inputs = keras.Input((32, 32, 3))
+    copy = models.tlnet(width=4, name="copy")
+    return heads_on(keras.layers.Concatenate()([base(inputs), copy(inputs)]), inputs)
+
+
+def own_base(base):
+    inputs = keras.Input((32, 32, 3))
+    return heads_on(models.tlnet(width=4, name="other")(inputs), inputs)
+
+
+def frozen(base):
+    base.trainable = False
+    return nb08.two_heads(base)
+
+
+@pytest.mark.parametrize(
+    "answer, expected",
+    [
+        (lambda base: keras.Model(base.input, keras.layers.Dense(5, activation="softmax")(base.output)), "needs two"),
+        (lambda base: nb08.two_heads(base, num_classes=3), "num_classes=5"),
+        (two_bases, "two copies of the base"),
+        (own_base, "does not use the base"),
+        (lambda base: heads_on(base(keras.Input((32, 32, 3))), keras.Input((32, 32, 3))), "raised"),
+        (lambda base: (lambda i: heads_on(base(i), i, shared_head=True))(keras.Input((32, 32, 3))), "share one head"),
+        (lambda base: (lambda i: heads_on(base(i), i, activation=None))(keras.Input((32, 32, 3))), "softmax"),
+        (lambda base: (lambda i: heads_on(base(i, training=False), i))(keras.Input((32, 32, 3))), "training=False"),
+        (frozen, "frozen"),
+        (lambda base: base, "1 output"),
+    ],
+)
+def test_two_heads_mistakes_are_explained(answer, expected):
+    ok, line = verdict("08.1", answer)
+    assert not ok and expected in line, line
+
+
+# --------------------------------------------------------------------------- 08.2
+
+
+def test_out_of_fold_reference_passes():
+    ok, line = verdict("08.2", nb08.out_of_fold)
+    assert ok and "out of fold" in line
+
+
+def in_sample(features, y):
+    from sklearn.linear_model import LogisticRegression
+
+    return LogisticRegression(max_iter=2000).fit(features, y).predict_proba(features)
+
+
+def rows_reordered(features, y):
+    return nb08.out_of_fold(features, y)[np.argsort(y, kind="stable")]
+
+
+def scores_not_probabilities(features, y):
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.model_selection import cross_val_predict
+
+    return cross_val_predict(LogisticRegression(max_iter=2000), features, y, cv=5, method="decision_function")
+
+
+@pytest.mark.parametrize(
+    "answer, expected",
+    [
+        (in_sample, "in-sample"),
+        (rows_reordered, "its own row"),
+        (scores_not_probabilities, "not probabilities"),
+        (lambda features, y: nb08.out_of_fold(features, y).argmax(1), "expected (120, 4)"),
+        (lambda features, y: np.full((len(y), 4), np.nan), "NaN"),
+    ],
+)
+def test_out_of_fold_mistakes_are_explained(answer, expected):
+    ok, line = verdict("08.2", answer)
+    assert not ok and expected in line, line
+
+
+# --------------------------------------------------------------------------- 08.3
+
+
+def test_next_token_pairs_reference_and_variants_pass():
+    assert verdict("08.3", nb08.next_token_pairs)[0]
+    as_tuples = lambda tokens: tuple((tuple(tokens[:i]), tokens[i]) for i in range(1, len(tokens)))
+    assert verdict("08.3", as_tuples)[0]
+    as_generator = lambda tokens: ((tokens[:i], tokens[i]) for i in range(1, len(tokens)))
+    assert verdict("08.3", as_generator)[0]
+
+
+@pytest.mark.parametrize(
+    "answer, expected",
+    [
+        (lambda t: [(t[:i], t[i]) for i in range(len(t))], "empty prefix"),
+        (lambda t: [(t[: i + 1], t[i]) for i in range(1, len(t))], "only copy"),
+        (lambda t: [([t[i - 1]], t[i]) for i in range(1, len(t))], "only the previous word"),
+        (lambda t: [(t[:i] + t[i + 1 :], t[i]) for i in range(1, len(t))], "masked-word"),
+        (lambda t: [(t[:i], t[i]) for i in range(1, len(t))] if len(t) == 4 else [(["x"], "y")], "for []"),
+        (lambda t: [t[:i] for i in range(1, len(t))], "each item must be a pair"),
+        (lambda t: [(["?"], w) for w in t], "expected"),
+    ],
+)
+def test_next_token_pairs_mistakes_are_explained(answer, expected):
+    ok, line = verdict("08.3", answer)
+    assert not ok and expected in line, line
