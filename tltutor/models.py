@@ -175,19 +175,20 @@ def _build_imagenet(arch: str, input_shape: tuple) -> keras.Model:
     file_name = _IMAGENET_FILES[arch].format(rows=rows)
     cached = _keras_cached_file(file_name)
     if cached is None and not _weights_host_reachable():
-        raise RuntimeError(_imagenet_help(arch, file_name, f"{WEIGHTS_HOST} cannot be reached (offline?)"))
+        raise RuntimeError(_imagenet_help(arch, file_name, f"{WEIGHTS_HOST} cannot be reached (offline?)", rows))
     if cached is not None:
         return _build(arch, input_shape, weights=str(cached))
     try:
         return _build(arch, input_shape, weights="imagenet")
     except Exception as error:  # keras raises a bare Exception on download failures
-        raise RuntimeError(_imagenet_help(arch, file_name, f"the download failed: {error}")) from error
+        raise RuntimeError(_imagenet_help(arch, file_name, f"the download failed: {error}", rows)) from error
 
 
-def _imagenet_help(arch: str, file_name: str, reason: str) -> str:
+def _imagenet_help(arch: str, file_name: str, reason: str, rows: int = 224) -> str:
     return (
         f"ImageNet weights for {arch} are not in ~/.keras/models/ and {reason}. To use them: on a machine "
-        f"with internet run `python -c \"import keras; keras.applications.{arch}(include_top=False)\"`, "
+        f"with internet run `python -c \"import keras; keras.applications.{arch}("
+        f"include_top=False, input_shape=({rows}, {rows}, 3))\"`, "
         f"copy ~/.keras/models/{file_name} into ~/.keras/models/ here, or pass weights='/path/to/{file_name}'. "
         "Offline, weights='course' (the course-pretrained lab checkpoint) or weights=None work."
     )
