@@ -5,19 +5,16 @@ hostile answers (None, wrong types, NaN, functions that raise or never return) g
 instead of an exception.
 """
 
-import contextlib
 import importlib
-import io
-import re
 
 import keras
 import numpy as np
 import pytest
 
+from checker_testing import VERDICT, Hostile, verdict  # noqa: F401
 from tltutor import exercises, models
 from tltutor.checks import nb07, nb08
 
-VERDICT = re.compile(r"^\[(ex|quiz) [\w.-]+\] (correct|not yet|not attempted): \S[^\n]*$")
 ALL_IDS = ["07.1", "07.2", "07.3", "08.1", "08.2", "08.3"]
 
 
@@ -27,39 +24,6 @@ def registered():
     importlib.reload(nb07)
     importlib.reload(nb08)
     yield
-
-
-def verdict(exercise_id, answer):
-    """Run the check headlessly; return (ok, the verdict line). A student's function may print too."""
-    out = io.StringIO()
-    with contextlib.redirect_stdout(out):
-        ok = exercises.check(exercise_id, answer, widget=False)
-    lines = [line for line in out.getvalue().splitlines() if line.startswith(("[ex ", "[quiz "))]
-    assert len(lines) == 1, out.getvalue()
-    assert VERDICT.match(lines[0]), lines[0]
-    assert " at 0x" not in lines[0]
-    return ok, lines[0]
-
-
-class Hostile:
-    """Every protocol a checker might touch raises."""
-
-    def __getattr__(self, name):
-        raise RuntimeError(f"no {name}")
-
-    def __eq__(self, other):
-        raise RuntimeError("no comparing")
-
-    __hash__ = object.__hash__
-
-    def __len__(self):
-        raise RuntimeError("no len")
-
-    def __iter__(self):
-        raise RuntimeError("no iter")
-
-    def __array__(self, dtype=None, copy=None):
-        raise RuntimeError("no array")
 
 
 def raises(*args, **kwargs):

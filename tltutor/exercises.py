@@ -67,6 +67,7 @@ import numpy as np
 __all__ = [
     "Exercise",
     "answer_or",
+    "as_number",
     "call_with_timeout",
     "check",
     "exercise",
@@ -79,6 +80,7 @@ __all__ = [
     "progress",
     "quiz",
     "reset",
+    "run_answer",
 ]
 
 CORRECT = "correct"
@@ -360,6 +362,47 @@ def call_with_timeout(func: Callable, *args: Any, timeout: float = 5.0, **kwargs
     if "error" in outcome:
         raise outcome["error"]
     return outcome["value"]
+
+
+def run_answer(function: Callable, *args: Any, timeout: float = 10.0) -> tuple[Any, str | None]:
+    """Run a student's function on one example: ``(result, None)``, or ``(None, verdict message)``.
+
+    The message says what went wrong (too slow, or the exception it raised), ready to return
+    from a checker; the student's code may raise anything without crashing the check.
+
+    >>> run_answer(lambda x: 1 / x, 0)
+    (None, 'your function raised ZeroDivisionError: division by zero')
+    """
+    try:
+        return call_with_timeout(function, *args, timeout=timeout), None
+    except TimeoutError:
+        return None, f"your function took longer than {timeout:g} s on a small example; is there an endless loop?"
+    except KeyboardInterrupt:
+        raise
+    except BaseException as exc:  # the student's code may raise anything
+        return None, f"your function raised {_describe_error(exc)}"
+
+
+def as_number(value: Any) -> float | None:
+    """A student's result as one float (NumPy scalars and backend tensors included), else None.
+
+    >>> as_number(np.float32(0.5)), as_number([1.0, 2.0]), as_number(True)
+    (0.5, None, None)
+    """
+    if value is None or isinstance(value, (str, bytes, bool, np.bool_)):
+        return None
+    try:
+        if not isinstance(value, (int, float, np.generic, np.ndarray)):
+            import keras
+
+            value = keras.ops.convert_to_numpy(value)
+    except Exception:  # not a tensor: let NumPy try
+        pass
+    try:
+        array = np.asarray(value, dtype="float64")
+    except Exception:
+        return None
+    return float(array.reshape(-1)[0]) if array.size == 1 else None
 
 
 # ------------------------------------------------------------------ helpers

@@ -39,35 +39,9 @@ def reference_coral(fs, ft) -> float:
     return float(np.sum((np.cov(fs, rowvar=False) - np.cov(ft, rowvar=False)) ** 2) / (4 * d * d))
 
 
-def _number(value) -> float | None:
-    """A student's result as a float, or None when it is not one number (tensors included)."""
-    if value is None or isinstance(value, (str, bytes, bool)):
-        return None
-    try:
-        import keras
-
-        value = keras.ops.convert_to_numpy(value) if not isinstance(value, (int, float, np.generic)) else value
-    except Exception:
-        pass
-    try:
-        array = np.asarray(value, dtype="float64")
-    except Exception:
-        return None
-    if array.size != 1:
-        return None
-    return float(array.reshape(-1)[0])
-
-
 def _call(function, *args):
     """(result, None) or (None, verdict message) for a student's function on one example."""
-    try:
-        return exercises.call_with_timeout(function, *args, timeout=10.0), None
-    except TimeoutError:
-        return None, "your function took longer than 10 s on a small example; is there an endless loop?"
-    except KeyboardInterrupt:
-        raise
-    except BaseException as exc:  # the student's code may raise anything
-        return None, f"your function raised {exercises._describe_error(exc)}"
+    return exercises.run_answer(function, *args, timeout=10.0)
 
 
 # --------------------------------------------------------------------------- 04.1
@@ -101,7 +75,7 @@ def check_linear_mmd(answer) -> tuple[bool, str]:
             if description.startswith("sets of"):
                 problem += " on sets of 40 and 25 rows: the two domains need not have the same size; compare their means"
             return False, problem + "."
-        value, expected = _number(result), reference_linear_mmd(Fs, Ft)
+        value, expected = exercises.as_number(result), reference_linear_mmd(Fs, Ft)
         if value is None:
             return False, f"your function returns {exercises._describe(result)} for {description}; it should return one number."
         if math.isnan(value) or math.isinf(value):
@@ -151,7 +125,7 @@ def check_coral(answer) -> tuple[bool, str]:
         result, problem = _call(answer, *tensors)
         if problem is not None:
             return False, f"{problem} (on {description}, given keras tensors). Use keras.ops functions."
-        value, expected = _number(result), reference_coral(fs, ft)
+        value, expected = exercises.as_number(result), reference_coral(fs, ft)
         if value is None:
             return False, f"your function returns {exercises._describe(result)} for {description}; the loss is one number (sum everything)."
         if math.isnan(value) or math.isinf(value):

@@ -49,36 +49,9 @@ def _expected_l2sp(weights: np.ndarray, start: np.ndarray, alpha: float) -> floa
     return float(alpha / 2 * np.sum((np.asarray(weights, "float64") - np.asarray(start, "float64")) ** 2))
 
 
-def _number(value) -> float | None:
-    """A student's result as one float, or None when it is not one number (tensors included)."""
-    if isinstance(value, (bool, np.bool_)):
-        return None
-    try:
-        import keras
-
-        if not isinstance(value, (int, float, np.generic, np.ndarray)):
-            value = keras.ops.convert_to_numpy(value)
-    except Exception:
-        pass
-    try:
-        array = np.asarray(value, dtype="float64")
-    except Exception:
-        return None
-    if array.size != 1:
-        return None
-    return float(array.reshape(-1)[0])
-
-
 def _call(function, *args):
     """(result, None) or (None, verdict message) for a student's function on one example."""
-    try:
-        return exercises.call_with_timeout(function, *args, timeout=TIMEOUT), None
-    except TimeoutError:
-        return None, f"your function took longer than {TIMEOUT:g} s on a small example; is there an endless loop?"
-    except KeyboardInterrupt:
-        raise
-    except BaseException as exc:  # the student's code may raise anything
-        return None, f"your function raised {exercises._describe_error(exc)}"
+    return exercises.run_answer(function, *args, timeout=TIMEOUT)
 
 
 # --------------------------------------------------------------------------- 05.1
@@ -103,7 +76,7 @@ def check_ntg(answer) -> tuple[bool, str]:
         result, problem = _call(answer, acc_transfer, acc_scratch)
         if problem is not None:
             return False, f"{problem} (called as ntg({acc_transfer}, {acc_scratch}))."
-        value = _number(result)
+        value = exercises.as_number(result)
         expected = reference_ntg(acc_transfer, acc_scratch)
         where = f"for {acc_transfer} vs {acc_scratch}"
         if value is None:
@@ -195,7 +168,7 @@ def check_l2sp_penalty(answer) -> tuple[bool, str]:
         result, problem = _call(answer, w, w0, alpha)
         if problem is not None:
             return False, f"{problem} (called with keras tensors for {description}). Use keras.ops functions."
-        value = _number(result)
+        value = exercises.as_number(result)
         expected = _expected_l2sp(weights, start, alpha)
         if value is None:
             try:
