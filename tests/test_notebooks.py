@@ -4,7 +4,8 @@ The solution version is run by nbval (``pytest --nbval-lax`` collects ``notebook
 also compares the outputs of cells marked ``# NBVAL_CHECK_OUTPUT``. Here the student copy is
 executed with ``SEED = 1`` injected into the parameters cell: every exercise check must report
 "not attempted", nothing may fail, and the lesson assertions (cells tagged ``lesson``) must
-hold for this seed too. Wall times are printed and written to ``out/notebook_times.json``.
+hold for this seed too. Wall times and the kernel's peak memory (limit 3 GB) are printed and written to
+``out/notebook_times.json``.
 """
 
 import json
@@ -21,6 +22,13 @@ from tltutor.student import make_student_copy
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 NOTEBOOKS = sorted((ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb"))
 TIMES = ROOT / "out" / "notebook_times.json"
+PEAK_RSS_LIMIT_MB = 3072  # a lab-scale notebook must fit a small laptop next to a browser
+PEAK_RSS_CELL = (  # appended to the copy: the kernel's own peak resident memory (Linux)
+    "import os\n"
+    "if os.path.exists('/proc/self/status'):\n"
+    "    _hwm = [l for l in open('/proc/self/status') if l.startswith('VmHWM:')][0]\n"
+    "    print('PEAK_RSS_MB', int(_hwm.split()[1]) // 1024)"
+)
 
 
 def with_seed(nb, seed: int):
@@ -51,14 +59,18 @@ def test_student_copy_runs_with_another_seed(path):
     source = "\n".join(c.source for c in nb.cells)
     assert "BEGIN SOLUTION" not in source
     num_checks = sum("check" in c.metadata.get("tags", []) for c in nb.cells)
+    nb.cells.append(nbformat.v4.new_code_cell(PEAK_RSS_CELL))
     start = time.perf_counter()
     NotebookClient(nb, timeout=600, kernel_name="python3", resources={"metadata": {"path": str(path.parent)}}).execute()
     seconds = time.perf_counter() - start
     times = json.loads(TIMES.read_text()) if TIMES.exists() else {}
-    times[path.name] = round(seconds, 1)
+    text = outputs_text(nb)
+    peak = re.search(r"PEAK_RSS_MB (\d+)", text)
+    times[path.name] = {"seconds": round(seconds, 1), "peak_rss_mb": int(peak.group(1)) if peak else None}
     TIMES.parent.mkdir(exist_ok=True)
     TIMES.write_text(json.dumps(times, indent=2, sort_keys=True))
-    print(f"{path.name}: student copy ran in {seconds:.1f} s")
-    text = outputs_text(nb)
+    print(f"{path.name}: student copy ran in {seconds:.1f} s, kernel peak RSS {times[path.name]['peak_rss_mb']} MB")
+    if peak:
+        assert int(peak.group(1)) < PEAK_RSS_LIMIT_MB, f"{path.name} peaked at {peak.group(1)} MB of memory"
     assert text.count("not attempted") >= num_checks, f"{num_checks} checks, output:\n{text[-3000:]}"
     assert "] correct" not in text
