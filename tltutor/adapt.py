@@ -467,7 +467,12 @@ def _classifier(model: keras.Model) -> keras.Model:
 
 
 def _x64() -> bool:
-    return keras.backend.backend() != "jax" or bool(__import__("jax").config.jax_enable_x64)
+    """Whether the backend computes in float64 (JAX only does with jax_enable_x64)."""
+    if keras.backend.backend() != "jax":
+        return True
+    import jax
+
+    return bool(jax.config.jax_enable_x64)
 
 
 def _squared_distances(A, B):

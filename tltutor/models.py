@@ -220,7 +220,7 @@ def _load_weights_path(arch: str, input_shape: tuple, path: pathlib.Path) -> ker
             "or the path to a .weights.h5 / .keras / keras.applications .h5 file"
         )
     if path.name.endswith(".keras"):
-        base = keras.saving.load_model(path)
+        base = keras.saving.load_model(path, safe_mode=True)  # never runs code stored in the file
         if not isinstance(base, keras.Model) or base.input_shape[1:] != input_shape:
             raise ValueError(
                 f"{path} holds a model with input shape {getattr(base, 'input_shape', '?')}, but "
