@@ -321,3 +321,31 @@ def test_plots_check_their_input():
     with pytest.raises(ValueError, match="results"):
         train.learning_curve_plot({"features": 0.5})
     plt.close("all")
+
+
+def test_full_disk_warns_leaves_no_partial_file_and_still_returns(tmp_path, monkeypatch):
+    import errno
+
+    base = models.tlnet(width=4)
+    X = np.random.default_rng(0).integers(0, 256, (6, 32, 32, 3), dtype="uint8")
+
+    def disk_full(*args, **kwargs):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(np, "savez", disk_full)
+    with pytest.warns(UserWarning, match="No space left"):
+        features = train.extract_features(base, X, cache_dir=tmp_path)
+    assert features.shape == (6, 16)
+    assert list(tmp_path.iterdir()) == []  # no half-written file left behind
+
+
+def test_truncated_cache_file_is_detected_and_rebuilt(tmp_path):
+    base = models.tlnet(width=4)
+    X = np.random.default_rng(1).integers(0, 256, (6, 32, 32, 3), dtype="uint8")
+    expected = train.extract_features(base, X, cache_dir=tmp_path)
+    (path,) = tmp_path.glob("*.npz")
+    path.write_bytes(path.read_bytes()[: path.stat().st_size // 2])  # a kernel killed mid-copy
+    with pytest.warns(UserWarning, match="damaged"):
+        again = train.extract_features(base, X, cache_dir=tmp_path)
+    np.testing.assert_array_equal(again, expected)
+    np.testing.assert_array_equal(train.extract_features(base, X, cache_dir=tmp_path), expected)  # rebuilt file is good
