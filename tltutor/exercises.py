@@ -962,7 +962,7 @@ def _describe(value: Any) -> str:
         shown = _REPR.repr(value)
     except Exception:
         shown = "unprintable"
-    article = "an" if name[:1].lower() in "aeiou" else "a"
+    article = "an" if name[:1].lower() in "aeiou" or name.startswith("nd") else "a"  # "an ndarray"
     return f"{article} {name} ({_text(shown, 60)})"
 
 
