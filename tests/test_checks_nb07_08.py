@@ -123,7 +123,7 @@ def one_hot_labels(base, ds):
 
 def first_batch_only(base, ds):
     x, y = next(iter(ds))
-    return base.predict_on_batch(x), y.numpy()
+    return base.predict_on_batch(np.asarray(x)), y.numpy()
 
 
 @pytest.mark.parametrize(

@@ -459,7 +459,8 @@ def probe_weights(head: keras.Model) -> list[np.ndarray]:
     >>> head = train_head(features, y, num_epochs=2)
     >>> dense = keras.layers.Dense(2, activation="softmax")
     >>> _ = dense(features[:1]); dense.set_weights(probe_weights(head))
-    >>> bool(np.allclose(dense(features).numpy(), head(features).numpy(), atol=1e-5))
+    >>> to_numpy = keras.ops.convert_to_numpy
+    >>> bool(np.allclose(to_numpy(dense(features)), to_numpy(head(features)), atol=1e-5))
     True
     """
     norm, dense = head.get_layer("standardize"), head.get_layer("head")

@@ -126,7 +126,7 @@ def features_and_labels(base, ds) -> tuple[np.ndarray, np.ndarray]:
     """
     features, labels = [], []
     for x, y in ds:
-        features.append(np.asarray(base.predict_on_batch(x), dtype="float32"))
+        features.append(np.asarray(base.predict_on_batch(np.asarray(x)), dtype="float32"))  # NumPy: any backend
         labels.append(np.asarray(y))
     return np.concatenate(features), np.concatenate(labels)
 
