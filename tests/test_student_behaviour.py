@@ -3,7 +3,6 @@ overwritten with anything, a check cell re-run many times. Every check answers w
 that says what to run or fix; nothing raises; re-running does not pile up button handlers."""
 
 import nbformat
-import pytest
 from nbclient import NotebookClient
 
 CELLS = [
@@ -23,7 +22,6 @@ CELLS = [
 ]
 
 
-@pytest.mark.slow
 def test_checks_survive_what_students_do():
     nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(source) for source in CELLS])
     NotebookClient(nb, timeout=300, kernel_name="python3", allow_errors=False).execute()
