@@ -5,20 +5,16 @@ hostile answers (None, wrong types, NaN, wrong shapes, objects that raise) give 
 instead of an exception.
 """
 
-import contextlib
 import importlib
-import io
 import math
-import re
 
 import keras
 import numpy as np
 import pytest
 
+from checker_testing import VERDICT, Hostile, verdict  # noqa: F401
 from tltutor import data, exercises, models, train
 from tltutor.checks import nb02, nb03
-
-VERDICT = re.compile(r"^\[(ex|quiz) [\w.-]+\] (correct|not yet|not attempted): \S[^\n]*$")
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -27,43 +23,6 @@ def registered():
     importlib.reload(nb02)
     importlib.reload(nb03)
     yield
-
-
-def verdict(exercise_id, answer):
-    """Run the check headlessly; return (ok, the printed verdict line)."""
-    out = io.StringIO()
-    with contextlib.redirect_stdout(out):
-        ok = exercises.check(exercise_id, answer, widget=False)
-    lines = out.getvalue().splitlines()
-    assert len(lines) == 1, lines
-    assert VERDICT.match(lines[0]), lines[0]
-    assert " at 0x" not in lines[0]
-    return ok, lines[0]
-
-
-class Hostile:
-    """Every protocol a checker might touch raises."""
-
-    def __getattr__(self, name):
-        raise RuntimeError(f"no {name}")
-
-    def __eq__(self, other):
-        raise RuntimeError("no comparing")
-
-    __ne__ = __lt__ = __gt__ = __le__ = __ge__ = __eq__
-    __hash__ = object.__hash__
-
-    def __len__(self):
-        raise RuntimeError("no len")
-
-    def __iter__(self):
-        raise RuntimeError("no iter")
-
-    def __float__(self):
-        raise RuntimeError("no float")
-
-    def __array__(self, dtype=None, copy=None):
-        raise RuntimeError("no array")
 
 
 class RaisingModel(keras.Model):
