@@ -5,7 +5,7 @@ VENV   ?= .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo test test-backends doctor lab book student-copy bench clean
+.PHONY: demo test test-backends doctor lab book student-copy bench lessons clean
 
 $(STAMP): requirements.txt requirements-course.txt pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -30,6 +30,9 @@ book: $(STAMP)                ## the Jupyter Book site in book/_build/html (exec
 
 student-copy: $(STAMP)        ## notebooks without solutions, in student/
 	$(PY) -m tltutor student-copy notebooks -o student
+
+lessons: $(STAMP)              ## slow: every notebook with seeds 0, 1, 2; fails when a lesson assertion does not hold
+	$(PY) scripts/lessons.py --seeds 0 1 2 --json out/lessons.json
 
 bench: $(STAMP)                ## speed ratios (cached features, fit overhead, tf.data; on a GPU: mixed precision, jit)
 	$(PY) bench/bench.py --quick --json out/bench.json

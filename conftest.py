@@ -7,10 +7,16 @@ cells with history, as Jupyter does, makes nbval see what students see.
 
 It also gives the tests a private feature cache, quiet training, and prints each notebook's
 wall time (the sum of nbval's per-cell durations) at the end of the run.
+
+When ``TLTUTOR_EXECUTED`` names a folder of notebooks that the book build has already executed
+(CI builds the book first), nbval does not execute the notebooks a second time:
+``tests/test_notebooks.py`` checks those executed copies instead (same code, no error, the
+``# NBVAL_CHECK_OUTPUT`` outputs as stored).
 """
 
 import collections
 import os
+import pathlib
 import tempfile
 
 import nbval.kernel
@@ -27,6 +33,14 @@ def _execute_like_jupyter(self, cell_input, allow_stdin=None):
 nbval.kernel.RunningKernel.execute_cell_input = _execute_like_jupyter
 
 _NOTEBOOK_SECONDS: dict = collections.defaultdict(float)
+_COURSE = pathlib.Path(__file__).resolve().parent / "notebooks"
+
+
+def pytest_ignore_collect(collection_path, config):
+    """Skip nbval's run of the course notebooks when the book build's executed copies are checked."""
+    if os.environ.get("TLTUTOR_EXECUTED") and collection_path.suffix == ".ipynb":
+        return collection_path.parent == _COURSE or None
+    return None
 
 
 def pytest_runtest_logreport(report):
