@@ -16,7 +16,9 @@ $(STAMP): requirements.txt requirements-course.txt pyproject.toml
 demo: $(STAMP)                ## the main job: source model -> target task, scratch vs features vs fine-tuning
 	$(PY) -m tltutor demo
 
-test: $(STAMP)                ## unit tests + every notebook (solution and student versions)
+test: $(STAMP)                ## lint, unit tests + every notebook (solution and student versions)
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
 	$(PY) -m pytest
 
 doctor: $(STAMP)

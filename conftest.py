@@ -27,7 +27,9 @@ os.environ.setdefault("TLTUTOR_CACHE", tempfile.mkdtemp(prefix="tltutor-test-cac
 
 
 def _execute_like_jupyter(self, cell_input, allow_stdin=None):
-    return self.kc.execute(cell_input, store_history=True, allow_stdin=allow_stdin, stop_on_error=False)
+    return self.kc.execute(
+        cell_input, store_history=True, allow_stdin=allow_stdin, stop_on_error=False
+    )
 
 
 nbval.kernel.RunningKernel.execute_cell_input = _execute_like_jupyter

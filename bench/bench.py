@@ -66,15 +66,25 @@ def cached_vs_frozen(X, y, *, num_epochs: int, repeats: int) -> dict:
     base = models.get_base("TLNet", weights="course")
     model = models.freeze(models.build_model(base, 5), unfreeze=0)
     features = train.extract_features(base, X, cache_dir=False)
-    head = keras.Sequential([keras.Input(features.shape[1:]), keras.layers.Dense(5, activation="softmax")])
+    head = keras.Sequential(
+        [keras.Input(features.shape[1:]), keras.layers.Dense(5, activation="softmax")]
+    )
     Xf = X.astype("float32")
     for m in (model, head):
         m.compile(optimizer="adam", loss="sparse_categorical_crossentropy", metrics=["accuracy"])
     frozen = timed(lambda: model.fit(Xf, y, epochs=num_epochs, batch_size=64, verbose=0), repeats)
-    cached = timed(lambda: head.fit(features, y, epochs=num_epochs, batch_size=64, verbose=0), repeats)
+    cached = timed(
+        lambda: head.fit(features, y, epochs=num_epochs, batch_size=64, verbose=0), repeats
+    )
     extract = timed(lambda: train.extract_features(base, X, cache_dir=False), repeats)
-    return {"frozen_base_s": frozen, "cached_features_s": cached, "feature_extraction_once_s": extract,
-            "ratio": frozen / cached, "ratio_including_extraction": frozen / (cached + extract), "goal": ">= 5"}
+    return {
+        "frozen_base_s": frozen,
+        "cached_features_s": cached,
+        "feature_extraction_once_s": extract,
+        "ratio": frozen / cached,
+        "ratio_including_extraction": frozen / (cached + extract),
+        "goal": ">= 5",
+    }
 
 
 def fit_overhead(X, y, *, num_epochs: int, repeats: int) -> dict:
@@ -86,24 +96,45 @@ def fit_overhead(X, y, *, num_epochs: int, repeats: int) -> dict:
     plain_model, tl_model = fresh(), fresh()
 
     def plain_fit():  # what train.fit does for you: compile, then fit
-        plain_model.compile(optimizer=keras.optimizers.Adam(1e-3), loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+        plain_model.compile(
+            optimizer=keras.optimizers.Adam(1e-3),
+            loss="sparse_categorical_crossentropy",
+            metrics=["accuracy"],
+        )
         plain_model.fit(Xf, y, epochs=num_epochs, batch_size=64, verbose=0)
 
     plain = timed(plain_fit, repeats)
-    tltutor_fit = timed(lambda: train.fit(tl_model, X, y, num_epochs=num_epochs, lr=1e-3, batch_size=64, verbose=0), repeats)
-    return {"model_fit_s": plain, "tltutor_fit_s": tltutor_fit, "overhead": tltutor_fit / plain - 1, "goal": "<= 0.05"}
+    tltutor_fit = timed(
+        lambda: train.fit(tl_model, X, y, num_epochs=num_epochs, lr=1e-3, batch_size=64, verbose=0),
+        repeats,
+    )
+    return {
+        "model_fit_s": plain,
+        "tltutor_fit_s": tltutor_fit,
+        "overhead": tltutor_fit / plain - 1,
+        "goal": "<= 0.05",
+    }
 
 
 def pipeline_vs_memory(X, y, *, num_epochs: int, repeats: int) -> dict:
     if keras.backend.backend() != "tensorflow":
-        return {"skipped": f"tf.data pipelines need the TensorFlow backend (this run: {keras.backend.backend()})"}
+        return {
+            "skipped": f"tf.data pipelines need the TensorFlow backend (this run: {keras.backend.backend()})"
+        }
     keras.utils.set_random_seed(0)
     model = train.compile_model(models.build_model(models.get_base("TLNet", weights="course"), 5))
     Xf = X.astype("float32")
     dataset = data.make_dataset(X, y, batch_size=64, seed=0)
     memory = timed(lambda: model.fit(Xf, y, epochs=num_epochs, batch_size=64, verbose=0), repeats)
-    pipeline = timed(lambda: model.fit(dataset, epochs=num_epochs, shuffle=False, verbose=0), repeats)  # it shuffles itself
-    return {"in_memory_s": memory, "tf_data_s": pipeline, "ratio": memory / pipeline, "goal": ">= 0.9"}
+    pipeline = timed(
+        lambda: model.fit(dataset, epochs=num_epochs, shuffle=False, verbose=0), repeats
+    )  # it shuffles itself
+    return {
+        "in_memory_s": memory,
+        "tf_data_s": pipeline,
+        "ratio": memory / pipeline,
+        "goal": ">= 0.9",
+    }
 
 
 def notebook_times(paths) -> dict:
@@ -123,18 +154,34 @@ def notebook_times(paths) -> dict:
         budget = float(nb.metadata.get("tltutor", {}).get("budget_s", 60))
         nb.cells.append(nbformat.v4.new_code_cell(cpu_cell))
         start = time.perf_counter()
-        NotebookClient(nb, timeout=900, kernel_name="python3", resources={"metadata": {"path": str(path.parent)}}).execute()
+        NotebookClient(
+            nb,
+            timeout=900,
+            kernel_name="python3",
+            resources={"metadata": {"path": str(path.parent)}},
+        ).execute()
         wall = round(time.perf_counter() - start, 1)
         text = "".join(o.get("text", "") for o in nb.cells[-1].outputs)
         cpu = round(float(text.split("KERNEL_CPU_S")[1]), 1) if "KERNEL_CPU_S" in text else None
-        rows[path.name] = {"seconds": wall, "kernel_cpu_s": cpu, "budget_s": budget,
-                           "of_budget": round(wall / budget, 2)}
-        print(f"  {path.name:32} {wall:6.1f} s wall  {cpu or float('nan'):6.1f} s kernel CPU  "
-              f"budget {budget:3.0f} s  ({wall / budget:.2f}x)", flush=True)
+        rows[path.name] = {
+            "seconds": wall,
+            "kernel_cpu_s": cpu,
+            "budget_s": budget,
+            "of_budget": round(wall / budget, 2),
+        }
+        print(
+            f"  {path.name:32} {wall:6.1f} s wall  {cpu or float('nan'):6.1f} s kernel CPU  "
+            f"budget {budget:3.0f} s  ({wall / budget:.2f}x)",
+            flush=True,
+        )
     total = sum(r["seconds"] for r in rows.values())
-    return {"notebooks": rows, "total_s": round(total, 1), "slowest_s": max(r["seconds"] for r in rows.values()),
-            "over_budget": sorted(name for name, r in rows.items() if r["of_budget"] > 1),
-            "goal": "each within its budget (<= 60 s), total <= 360 s"}
+    return {
+        "notebooks": rows,
+        "total_s": round(total, 1),
+        "slowest_s": max(r["seconds"] for r in rows.values()),
+        "over_budget": sorted(name for name, r in rows.items() if r["of_budget"] > 1),
+        "goal": "each within its budget (<= 60 s), total <= 360 s",
+    }
 
 
 def _upsample(X: np.ndarray, size: int) -> np.ndarray:
@@ -143,8 +190,20 @@ def _upsample(X: np.ndarray, size: int) -> np.ndarray:
     return np.repeat(np.repeat(X, factor, axis=1), factor, axis=2)[:, :size, :size]
 
 
-def _train_run(arch, size, X, y, X_test, y_test, *, policy: str, num_epochs: int, batch_size: int,
-               jit_compile="auto", steps: int | None = None) -> dict:
+def _train_run(
+    arch,
+    size,
+    X,
+    y,
+    X_test,
+    y_test,
+    *,
+    policy: str,
+    num_epochs: int,
+    batch_size: int,
+    jit_compile="auto",
+    steps: int | None = None,
+) -> dict:
     keras.mixed_precision.set_global_policy(policy)
     try:
         keras.utils.set_random_seed(0)
@@ -152,15 +211,23 @@ def _train_run(arch, size, X, y, X_test, y_test, *, policy: str, num_epochs: int
         # and the test accuracy stays at chance (the pitfall of notebook 03)
         base = models.get_base(arch, weights=None, input_shape=(size, size, 3), bn_momentum=0.9)
         model = train.scratch_model(base, 5)
-        model.compile(optimizer=keras.optimizers.Adam(1e-3), loss="sparse_categorical_crossentropy",
-                      metrics=["accuracy"], jit_compile=jit_compile)
+        model.compile(
+            optimizer=keras.optimizers.Adam(1e-3),
+            loss="sparse_categorical_crossentropy",
+            metrics=["accuracy"],
+            jit_compile=jit_compile,
+        )
         timer = EpochTimer()
         if steps:  # a few steps only (jit off can be very slow)
-            X, y = X[:steps * batch_size], y[:steps * batch_size]
+            X, y = X[: steps * batch_size], y[: steps * batch_size]
         # uint8 batches: a quarter of the bytes to copy to the device; the base rescales on the device
         model.fit(X, y, epochs=num_epochs, batch_size=batch_size, verbose=0, callbacks=[timer])
         steady = statistics.median(timer.times[1:]) if len(timer.times) > 1 else timer.times[0]
-        result = {"first_epoch_s": timer.times[0], "epoch_s": steady, "images_per_s": len(X) / steady}
+        result = {
+            "first_epoch_s": timer.times[0],
+            "epoch_s": steady,
+            "images_per_s": len(X) / steady,
+        }
         if X_test is not None:
             result["test_accuracy"] = train.evaluate(model, X_test, y_test, batch_size=batch_size)
         return result
@@ -172,28 +239,68 @@ def mixed_vs_float32(arch: str, size: int, *, n: int, num_epochs: int, batch_siz
     X_pool, y_pool, X_test, y_test = data.lab_target()
     X, y = _upsample(X_pool[:n], size), y_pool[:n]
     X_test, y_test = _upsample(X_test[:1000], size), y_test[:1000]
-    runs = {policy: _train_run(arch, size, X, y, X_test, y_test, policy=policy, num_epochs=num_epochs,
-                               batch_size=batch_size) for policy in ("float32", "mixed_float16")}
-    return {"arch": arch, "size": size, "images": n, "num_epochs": num_epochs, **runs,
-            "ratio": runs["float32"]["epoch_s"] / runs["mixed_float16"]["epoch_s"],
-            "accuracy_difference": runs["mixed_float16"]["test_accuracy"] - runs["float32"]["test_accuracy"],
-            "goal": ">= 1.5 at the same accuracy"}
+    runs = {
+        policy: _train_run(
+            arch,
+            size,
+            X,
+            y,
+            X_test,
+            y_test,
+            policy=policy,
+            num_epochs=num_epochs,
+            batch_size=batch_size,
+        )
+        for policy in ("float32", "mixed_float16")
+    }
+    return {
+        "arch": arch,
+        "size": size,
+        "images": n,
+        "num_epochs": num_epochs,
+        **runs,
+        "ratio": runs["float32"]["epoch_s"] / runs["mixed_float16"]["epoch_s"],
+        "accuracy_difference": runs["mixed_float16"]["test_accuracy"]
+        - runs["float32"]["test_accuracy"],
+        "goal": ">= 1.5 at the same accuracy",
+    }
 
 
-def jit_on_vs_off(arch: str, size: int, *, steps: int, batch_size: int, num_epochs: int = 2) -> dict:
+def jit_on_vs_off(
+    arch: str, size: int, *, steps: int, batch_size: int, num_epochs: int = 2
+) -> dict:
     X_pool, y_pool, _, _ = data.lab_target()
-    X = _upsample(X_pool[:steps * batch_size], size)
-    runs = {f"jit_{flag}": _train_run(arch, size, X, y_pool[:len(X)], None, None, policy="float32", num_epochs=num_epochs,
-                                      batch_size=batch_size, jit_compile=flag)
-            for flag in (True, False)}
-    return {"arch": arch, "size": size, "steps_per_epoch": steps, **runs,
-            "ratio": runs["jit_False"]["epoch_s"] / runs["jit_True"]["epoch_s"]}
+    X = _upsample(X_pool[: steps * batch_size], size)
+    runs = {
+        f"jit_{flag}": _train_run(
+            arch,
+            size,
+            X,
+            y_pool[: len(X)],
+            None,
+            None,
+            policy="float32",
+            num_epochs=num_epochs,
+            batch_size=batch_size,
+            jit_compile=flag,
+        )
+        for flag in (True, False)
+    }
+    return {
+        "arch": arch,
+        "size": size,
+        "steps_per_epoch": steps,
+        **runs,
+        "ratio": runs["jit_False"]["epoch_s"] / runs["jit_True"]["epoch_s"],
+    }
 
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help="smaller budgets")
-    parser.add_argument("--notebooks", action="store_true", help="also execute and time every notebook")
+    parser.add_argument(
+        "--notebooks", action="store_true", help="also execute and time every notebook"
+    )
     parser.add_argument("--gpu-arch", default="MobileNetV2", help="backbone of the GPU sections")
     parser.add_argument("--gpu-size", type=int, default=224, help="image size of the GPU sections")
     parser.add_argument("--json", default=None, help="write the results to this file")
@@ -202,35 +309,70 @@ def main(argv=None) -> int:
     X_train, y_train, _, _ = data.lab_target()
     X, y = X_train[:n], y_train[:n]
     report = gpu.device_report()
-    results = {"machine": {"platform": platform.platform(terse=True), "cpus": os.cpu_count(),
-                           "processor": platform.processor() or platform.machine(), "keras": keras.__version__, **report},
-               "images": n, "num_epochs": epochs, "repeats": repeats}
+    results = {
+        "machine": {
+            "platform": platform.platform(terse=True),
+            "cpus": os.cpu_count(),
+            "processor": platform.processor() or platform.machine(),
+            "keras": keras.__version__,
+            **report,
+        },
+        "images": n,
+        "num_epochs": epochs,
+        "repeats": repeats,
+    }
     print(f"machine: {results['machine']}", flush=True)
     c = results["cached"] = cached_vs_frozen(X, y, num_epochs=epochs, repeats=repeats)
-    print(f"cached: head on cached features vs through the frozen base: {c['ratio']:.1f}x faster "
-          f"({c['cached_features_s']:.2f} s vs {c['frozen_base_s']:.2f} s, {epochs} epochs of {n} images; goal >= 5x); "
-          f"{c['ratio_including_extraction']:.1f}x counting one feature extraction", flush=True)
+    print(
+        f"cached: head on cached features vs through the frozen base: {c['ratio']:.1f}x faster "
+        f"({c['cached_features_s']:.2f} s vs {c['frozen_base_s']:.2f} s, {epochs} epochs of {n} images; goal >= 5x); "
+        f"{c['ratio_including_extraction']:.1f}x counting one feature extraction",
+        flush=True,
+    )
     f = results["overhead"] = fit_overhead(X, y, num_epochs=epochs, repeats=repeats)
-    print(f"overhead: train.fit vs model.fit: {100 * f['overhead']:+.1f} % "
-          f"({f['tltutor_fit_s']:.2f} s vs {f['model_fit_s']:.2f} s; goal <= 5 %)", flush=True)
+    print(
+        f"overhead: train.fit vs model.fit: {100 * f['overhead']:+.1f} % "
+        f"({f['tltutor_fit_s']:.2f} s vs {f['model_fit_s']:.2f} s; goal <= 5 %)",
+        flush=True,
+    )
     p = results["pipeline"] = pipeline_vs_memory(X, y, num_epochs=epochs, repeats=repeats)
-    print("pipeline: " + (p["skipped"] if "skipped" in p else
-          f"tf.data pipeline vs in-memory arrays: {p['ratio']:.2f}x the speed "
-          f"({p['tf_data_s']:.2f} s vs {p['in_memory_s']:.2f} s; goal >= 0.9x)"), flush=True)
+    print(
+        "pipeline: "
+        + (
+            p["skipped"]
+            if "skipped" in p
+            else f"tf.data pipeline vs in-memory arrays: {p['ratio']:.2f}x the speed "
+            f"({p['tf_data_s']:.2f} s vs {p['in_memory_s']:.2f} s; goal >= 0.9x)"
+        ),
+        flush=True,
+    )
     if args.notebooks:
-        nb = results["notebooks"] = notebook_times(sorted((ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb")))
-        print(f"notebooks: slowest {nb['slowest_s']:.0f} s, over budget: {', '.join(nb['over_budget']) or 'none'}; "
-              f"course total {nb['total_s']:.0f} s = {nb['total_s'] / 60:.1f} min (goal <= 6 min)", flush=True)
+        nb = results["notebooks"] = notebook_times(
+            sorted((ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb"))
+        )
+        print(
+            f"notebooks: slowest {nb['slowest_s']:.0f} s, over budget: {', '.join(nb['over_budget']) or 'none'}; "
+            f"course total {nb['total_s']:.0f} s = {nb['total_s'] / 60:.1f} min (goal <= 6 min)",
+            flush=True,
+        )
     if report["gpu"]:
         gpu_n, gpu_epochs = 4096, 4
-        m = results["mixed"] = mixed_vs_float32(args.gpu_arch, args.gpu_size, n=gpu_n, num_epochs=gpu_epochs, batch_size=64)
-        print(f"mixed: {args.gpu_arch} {args.gpu_size}x{args.gpu_size}, mixed_float16 vs float32: {m['ratio']:.2f}x faster "
-              f"({m['mixed_float16']['images_per_s']:.0f} vs {m['float32']['images_per_s']:.0f} images/s); "
-              f"test accuracy {m['mixed_float16']['test_accuracy']:.3f} vs {m['float32']['test_accuracy']:.3f} "
-              f"after {gpu_epochs} epochs (goal >= 1.5x at the same accuracy)", flush=True)
+        m = results["mixed"] = mixed_vs_float32(
+            args.gpu_arch, args.gpu_size, n=gpu_n, num_epochs=gpu_epochs, batch_size=64
+        )
+        print(
+            f"mixed: {args.gpu_arch} {args.gpu_size}x{args.gpu_size}, mixed_float16 vs float32: {m['ratio']:.2f}x faster "
+            f"({m['mixed_float16']['images_per_s']:.0f} vs {m['float32']['images_per_s']:.0f} images/s); "
+            f"test accuracy {m['mixed_float16']['test_accuracy']:.3f} vs {m['float32']['test_accuracy']:.3f} "
+            f"after {gpu_epochs} epochs (goal >= 1.5x at the same accuracy)",
+            flush=True,
+        )
         j = results["jit"] = jit_on_vs_off(args.gpu_arch, args.gpu_size, steps=4, batch_size=64)
-        print(f"jit: XLA/jit compile on vs off: {j['ratio']:.1f}x faster "
-              f"({j['jit_True']['images_per_s']:.0f} vs {j['jit_False']['images_per_s']:.0f} images/s)", flush=True)
+        print(
+            f"jit: XLA/jit compile on vs off: {j['ratio']:.1f}x faster "
+            f"({j['jit_True']['images_per_s']:.0f} vs {j['jit_False']['images_per_s']:.0f} images/s)",
+            flush=True,
+        )
     else:
         print("mixed, jit: no GPU here: skipped (run this script on a GPU machine)")
     if args.json:

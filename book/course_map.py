@@ -52,22 +52,69 @@ def draw(path: Path) -> Path:
     fig, ax = plt.subplots(figsize=(9.6, 1.05 + rows * 2.0))
     for index, (number, title, runs, part) in enumerate(NOTEBOOKS):
         x, y = box_origin(index)
-        ax.add_patch(FancyBboxPatch((x, y), BOX_W, BOX_H, boxstyle="round,pad=0.02,rounding_size=0.12",
-                                    facecolor=PARTS[part][1], edgecolor="#444444", linewidth=1.0))
-        ax.text(x + 0.15, y + BOX_H - 0.25, f"{number}  {title}", fontsize=11, fontweight="bold", va="top")
-        ax.text(x + 0.15, y + BOX_H - 0.62, runs, fontsize=10, va="top", color="#222222", linespacing=1.3)
+        ax.add_patch(
+            FancyBboxPatch(
+                (x, y),
+                BOX_W,
+                BOX_H,
+                boxstyle="round,pad=0.02,rounding_size=0.12",
+                facecolor=PARTS[part][1],
+                edgecolor="#444444",
+                linewidth=1.0,
+            )
+        )
+        ax.text(
+            x + 0.15,
+            y + BOX_H - 0.25,
+            f"{number}  {title}",
+            fontsize=11,
+            fontweight="bold",
+            va="top",
+        )
+        ax.text(
+            x + 0.15,
+            y + BOX_H - 0.62,
+            runs,
+            fontsize=10,
+            va="top",
+            color="#222222",
+            linespacing=1.3,
+        )
         if index + 1 < len(NOTEBOOKS):
             nx, ny = box_origin(index + 1)
             if ny == y:  # same row: straight to the right
                 points = [(x + BOX_W, y + BOX_H / 2), (nx, ny + BOX_H / 2)]
             else:  # next row: down into the gap, left along it, down into the next row's first box
                 mid = y - GAP_Y / 2
-                points = [(x + BOX_W / 2, y), (x + BOX_W / 2, mid), (nx + BOX_W / 2, mid), (nx + BOX_W / 2, ny + BOX_H)]
-            ax.add_patch(FancyArrowPatch(path=CurvePath(points), arrowstyle="-|>", mutation_scale=14,
-                                         color="#555555", linewidth=1.2))
-    handles = [plt.Rectangle((0, 0), 1, 1, facecolor=color, edgecolor="#444444") for _, color in PARTS.values()]
-    ax.legend(handles, [label for label, _ in PARTS.values()], loc="upper center", ncol=len(PARTS),
-              bbox_to_anchor=(0.5, 1.0), frameon=False, fontsize=10, handlelength=1.2)
+                points = [
+                    (x + BOX_W / 2, y),
+                    (x + BOX_W / 2, mid),
+                    (nx + BOX_W / 2, mid),
+                    (nx + BOX_W / 2, ny + BOX_H),
+                ]
+            ax.add_patch(
+                FancyArrowPatch(
+                    path=CurvePath(points),
+                    arrowstyle="-|>",
+                    mutation_scale=14,
+                    color="#555555",
+                    linewidth=1.2,
+                )
+            )
+    handles = [
+        plt.Rectangle((0, 0), 1, 1, facecolor=color, edgecolor="#444444")
+        for _, color in PARTS.values()
+    ]
+    ax.legend(
+        handles,
+        [label for label, _ in PARTS.values()],
+        loc="upper center",
+        ncol=len(PARTS),
+        bbox_to_anchor=(0.5, 1.0),
+        frameon=False,
+        fontsize=10,
+        handlelength=1.2,
+    )
     bottom = -(rows - 1) * (BOX_H + GAP_Y)
     ax.set_xlim(-0.1, width + 0.1)
     ax.set_ylim(bottom - 0.1, BOX_H + 0.65)

@@ -44,8 +44,21 @@ BOOK = ROOT / "book"
 NOTEBOOK_NAME = re.compile(r"^(\d{2})_[A-Za-z0-9_]+\.ipynb$")
 SKIPPED = {".ipynb_checkpoints", "__pycache__", ".DS_Store"}
 # Libraries whose version changes what an executed notebook shows.
-TRACKED = ["keras", "tensorflow", "tensorflow-cpu", "jax", "torch", "numpy", "scikit-learn",
-           "scikit-image", "mlxtend", "matplotlib", "ipywidgets", "ipykernel", "myst-nb"]
+TRACKED = [
+    "keras",
+    "tensorflow",
+    "tensorflow-cpu",
+    "jax",
+    "torch",
+    "numpy",
+    "scikit-learn",
+    "scikit-image",
+    "mlxtend",
+    "matplotlib",
+    "ipywidgets",
+    "ipykernel",
+    "myst-nb",
+]
 REFERENCE_PAGES = ["glossary", "bibliography", "troubleshooting", "performance"]
 INSTRUCTOR_PAGES = ["instructor_guide"]
 
@@ -55,6 +68,10 @@ def collapse_solutions(nb: nbformat.NotebookNode) -> nbformat.NotebookNode:
 
     - a code cell tagged ``exercise`` (it holds ``### BEGIN SOLUTION``) gets ``hide-input``:
       its source folds under "Show the solution", its output (the check's verdict) stays;
+    - a quiz cell (``exercises.quiz(...)`` or ``exercises.match(...)``) also gets ``remove-stdout``:
+      its printed lines hold the verdict of the solution's choice; what the book shows instead is
+      the quiz unanswered, its answer folded under "Show the answer" (the HTML that
+      ``exercises.quiz`` displays when ``TLTUTOR_BOOK=1``, which :func:`build` sets);
     - a code cell tagged ``solution`` gets ``hide-cell`` ("Show the worked answer");
     - a markdown cell tagged ``solution`` is wrapped in a "Worked answer" dropdown.
 
@@ -62,10 +79,14 @@ def collapse_solutions(nb: nbformat.NotebookNode) -> nbformat.NotebookNode:
 
     >>> nb = nbformat.v4.new_notebook(cells=[
     ...     nbformat.v4.new_code_cell("x = 1", metadata={"tags": ["exercise"]}),
-    ...     nbformat.v4.new_markdown_cell("Because.", metadata={"tags": ["solution"]})])
+    ...     nbformat.v4.new_markdown_cell("Because.", metadata={"tags": ["solution"]}),
+    ...     nbformat.v4.new_code_cell('choice = 1\\nexercises.quiz("00.q1", choice=choice);',
+    ...                               metadata={"tags": ["exercise", "check"]})])
     >>> out = collapse_solutions(nb)
     >>> out.cells[0].metadata.tags, out.cells[0].metadata.mystnb["code_prompt_show"]
     (['exercise', 'hide-input'], 'Show the solution')
+    >>> out.cells[2].metadata.tags
+    ['exercise', 'check', 'hide-input', 'remove-stdout']
     >>> print(out.cells[1].source)
     :::{dropdown} Worked answer
     Because.
@@ -77,13 +98,23 @@ def collapse_solutions(nb: nbformat.NotebookNode) -> nbformat.NotebookNode:
         if any(tag.startswith(("hide-", "remove-")) for tag in tags):
             continue
         if cell.cell_type == "code" and ("exercise" in tags or "solution" in tags):
-            tag, what = ("hide-input", "the solution") if "exercise" in tags else ("hide-cell", "the worked answer")
-            cell.metadata["tags"] = [*tags, tag]
-            cell.metadata["mystnb"] = {**cell.metadata.get("mystnb", {}),
-                                       "code_prompt_show": f"Show {what}", "code_prompt_hide": f"Hide {what}"}
+            tag, what = (
+                ("hide-input", "the solution")
+                if "exercise" in tags
+                else ("hide-cell", "the worked answer")
+            )
+            quiz = re.search(r"\bexercises\.(quiz|match)\(", cell.source) is not None
+            cell.metadata["tags"] = [*tags, tag, *(["remove-stdout"] if quiz else [])]
+            cell.metadata["mystnb"] = {
+                **cell.metadata.get("mystnb", {}),
+                "code_prompt_show": f"Show {what}",
+                "code_prompt_hide": f"Hide {what}",
+            }
         elif cell.cell_type == "markdown" and "solution" in tags:
             # A fence longer than any colon fence inside, so that nested directives still work.
-            fence = ":" * max(3, 1 + max((len(m) for m in re.findall(r"^:{3,}", cell.source, re.M)), default=0))
+            fence = ":" * max(
+                3, 1 + max((len(m) for m in re.findall(r"^:{3,}", cell.source, re.M)), default=0)
+            )
             cell.source = f"{fence}{{dropdown}} Worked answer\n{cell.source}\n{fence}"
     return nb
 
@@ -94,17 +125,23 @@ def find_notebooks(folder: Path) -> list[Path]:
     Raises ``FileNotFoundError`` when there are none and ``ValueError`` when two share a number.
     """
     if not folder.is_dir():
-        raise FileNotFoundError(f"notebooks folder {folder} does not exist; pass --notebooks DIR "
-                                "or set TLTUTOR_NOTEBOOKS")
+        raise FileNotFoundError(
+            f"notebooks folder {folder} does not exist; pass --notebooks DIR "
+            "or set TLTUTOR_NOTEBOOKS"
+        )
     notebooks = sorted(p for p in folder.iterdir() if NOTEBOOK_NAME.match(p.name))
     if not notebooks:
-        raise FileNotFoundError(f"no course notebooks in {folder}: the book takes files named "
-                                "NN_name.ipynb (two digits, an underscore, a name), e.g. 00_setup.ipynb")
+        raise FileNotFoundError(
+            f"no course notebooks in {folder}: the book takes files named "
+            "NN_name.ipynb (two digits, an underscore, a name), e.g. 00_setup.ipynb"
+        )
     numbers = [NOTEBOOK_NAME.match(p.name).group(1) for p in notebooks]
     duplicates = sorted({n for n in numbers if numbers.count(n) > 1})
     if duplicates:
-        raise ValueError(f"two notebooks in {folder} share the number(s) {', '.join(duplicates)}; "
-                         "renumber them so that the order of the book is unambiguous")
+        raise ValueError(
+            f"two notebooks in {folder} share the number(s) {', '.join(duplicates)}; "
+            "renumber them so that the order of the book is unambiguous"
+        )
     return notebooks
 
 
@@ -129,8 +166,10 @@ def sync_notebooks(source: Path, dest: Path) -> list[Path]:
         wanted[dest / path.name] = (nbformat.writes(nb) + "\n").encode()
     for path in source.rglob("*"):
         relative = path.relative_to(source)
-        if path.is_file() and path.suffix != ".ipynb" and not any(
-            part in SKIPPED or part.startswith(".") for part in relative.parts
+        if (
+            path.is_file()
+            and path.suffix != ".ipynb"
+            and not any(part in SKIPPED or part.startswith(".") for part in relative.parts)
         ):
             wanted[dest / relative] = path.read_bytes()
     for path, data in wanted.items():
@@ -146,6 +185,7 @@ def sync_notebooks(source: Path, dest: Path) -> list[Path]:
 
 def write_toc(notebooks: list[Path], source: Path) -> None:
     """Write book/_toc.yml: intro, the notebooks, the reference and instructor pages."""
+
     def chapters(files):
         return "".join(f"      - file: {f}\n" for f in files)
 
@@ -154,8 +194,10 @@ def write_toc(notebooks: list[Path], source: Path) -> None:
         "format: jb-book\nroot: intro\nparts:\n"
         "  - caption: The course\n    chapters:\n"
         + chapters(f"notebooks/{p.stem}" for p in notebooks)
-        + "  - caption: Reference\n    chapters:\n" + chapters(REFERENCE_PAGES)
-        + "  - caption: For instructors\n    chapters:\n" + chapters(INSTRUCTOR_PAGES)
+        + "  - caption: Reference\n    chapters:\n"
+        + chapters(REFERENCE_PAGES)
+        + "  - caption: For instructors\n    chapters:\n"
+        + chapters(INSTRUCTOR_PAGES)
     )
     write_if_changed(BOOK / "_toc.yml", toc.encode())
 
@@ -173,8 +215,9 @@ def fingerprint(support: Path) -> str:
     digest.update(os.environ.get("KERAS_BACKEND", "").encode())
     spec = importlib.util.find_spec("tltutor")
     if spec is None or spec.origin is None:
-        raise ModuleNotFoundError("tltutor is not installed in this Python; run `pip install -e .` "
-                                  f"with {sys.executable}")
+        raise ModuleNotFoundError(
+            f"tltutor is not installed in this Python; run `pip install -e .` with {sys.executable}"
+        )
     for folder in (Path(spec.origin).parent, support):
         for path in sorted(folder.rglob("*")):
             if path.is_file() and path.suffix != ".ipynb" and "__pycache__" not in path.parts:
@@ -205,10 +248,14 @@ def build(notebooks_dir: Path, *, fresh: bool = False) -> Path:
     """Run every step of the module docstring; returns the folder of the built site."""
     started = time.perf_counter()
     subprocess.run(["bash", str(ROOT / "scripts" / "fetch_widget_js.sh")], check=True)
-    subprocess.run([sys.executable, str(BOOK / "course_map.py")], check=True, stdout=subprocess.DEVNULL)
+    subprocess.run(
+        [sys.executable, str(BOOK / "course_map.py")], check=True, stdout=subprocess.DEVNULL
+    )
     notebooks = sync_notebooks(notebooks_dir, BOOK / "notebooks")
-    print(f"build_book: {len(notebooks)} notebooks from {notebooks_dir}: "
-          + ", ".join(p.stem for p in notebooks))
+    print(
+        f"build_book: {len(notebooks)} notebooks from {notebooks_dir}: "
+        + ", ".join(p.stem for p in notebooks)
+    )
     write_toc(notebooks, notebooks_dir)
     check_kernel()
 
@@ -216,21 +263,37 @@ def build(notebooks_dir: Path, *, fresh: bool = False) -> Path:
     stamp = build_dir / "tltutor-fingerprint.txt"
     current = fingerprint(BOOK / "notebooks")
     if fresh or not stamp.is_file() or stamp.read_text().strip() != current:
-        print("build_book: tltutor or a library changed (or --fresh): every notebook is re-executed")
+        print(
+            "build_book: tltutor or a library changed (or --fresh): every notebook is re-executed"
+        )
         shutil.rmtree(build_dir / ".jupyter_cache", ignore_errors=True)
     # A fresh site every time: every page is rewritten (--all; notebooks unchanged since the last
     # build come from the cache), and pages of notebooks no longer in the book do not linger.
     shutil.rmtree(build_dir / "html", ignore_errors=True)
-    command = [sys.executable, "-c", "from jupyter_book.cli.main import main; main()",
-               "build", str(BOOK), "-W", "-n", "--keep-going", "--all"]
+    command = [
+        sys.executable,
+        "-c",
+        "from jupyter_book.cli.main import main; main()",
+        "build",
+        str(BOOK),
+        "-W",
+        "-n",
+        "--keep-going",
+        "--all",
+    ]
     env = dict(os.environ)
     # TensorFlow's C++ start-up notices (CPU instruction sets) are not lessons; keep them off the pages.
     env.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    # Quizzes show unanswered, their answer folded away (see collapse_solutions); the code the
+    # book executes is the notebook's own, unchanged.
+    env["TLTUTOR_BOOK"] = "1"
     result = subprocess.run(command, env=env)
     if result.returncode != 0:
-        raise SystemExit(f"build_book: jupyter-book failed (exit {result.returncode}); the first warning "
-                         f"or error above says what and where (book/notebooks/ holds build copies of "
-                         f"{notebooks_dir}: fix the notebooks there)")
+        raise SystemExit(
+            f"build_book: jupyter-book failed (exit {result.returncode}); the first warning "
+            f"or error above says what and where (book/notebooks/ holds build copies of "
+            f"{notebooks_dir}: fix the notebooks there)"
+        )
     build_dir.mkdir(exist_ok=True)
     write_if_changed(stamp, (current + "\n").encode())
     html = build_dir / "html"
@@ -240,9 +303,12 @@ def build(notebooks_dir: Path, *, fresh: bool = False) -> Path:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--notebooks", type=Path,
-                        default=Path(os.environ.get("TLTUTOR_NOTEBOOKS", ROOT / "notebooks")),
-                        help="folder of NN_name.ipynb notebooks (default: $TLTUTOR_NOTEBOOKS or notebooks/)")
+    parser.add_argument(
+        "--notebooks",
+        type=Path,
+        default=Path(os.environ.get("TLTUTOR_NOTEBOOKS", ROOT / "notebooks")),
+        help="folder of NN_name.ipynb notebooks (default: $TLTUTOR_NOTEBOOKS or notebooks/)",
+    )
     parser.add_argument("--fresh", action="store_true", help="empty the execution cache first")
     args = parser.parse_args(argv)
     try:
@@ -251,7 +317,10 @@ def main(argv: list[str] | None = None) -> int:
         print(f"build_book: {exc}", file=sys.stderr)
         return 1
     except subprocess.CalledProcessError as exc:
-        print(f"build_book: {' '.join(map(str, exc.cmd))} failed (exit {exc.returncode})", file=sys.stderr)
+        print(
+            f"build_book: {' '.join(map(str, exc.cmd))} failed (exit {exc.returncode})",
+            file=sys.stderr,
+        )
         return 1
     return 0
 

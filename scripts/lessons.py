@@ -3,6 +3,7 @@
     python scripts/lessons.py                                  # every notebook, seeds 0 1 2
     python scripts/lessons.py notebooks/03_fine_tuning.ipynb --seeds 0 1 2
     python scripts/lessons.py --json out/lessons.json          # also write the table as JSON
+    python scripts/lessons.py notebooks/01_concepts.ipynb --show   # also print what lesson cells print
 
 Each notebook is executed in a fresh kernel, once per seed, from a copy whose parameters cell
 says ``SEED = <seed>`` (the stored notebook is never written). A cell tagged ``lesson`` holds
@@ -28,7 +29,9 @@ import nbformat
 from nbclient import NotebookClient
 
 ROOT = Path(__file__).resolve().parent.parent
-CPU_CELL = "import os as _os\n_t = _os.times()\nprint('KERNEL_CPU_S', round(_t.user + _t.system, 1))"
+CPU_CELL = (
+    "import os as _os\n_t = _os.times()\nprint('KERNEL_CPU_S', round(_t.user + _t.system, 1))"
+)
 
 
 def with_seed(nb: nbformat.NotebookNode, seed: int) -> nbformat.NotebookNode:
@@ -61,38 +64,52 @@ def run_once(path: Path, seed: int, timeout: int) -> dict:
     nb = with_seed(nbformat.read(path, as_version=4), seed)
     nb.cells.append(nbformat.v4.new_code_cell(CPU_CELL))
     client = NotebookClient(
-        nb, timeout=timeout, kernel_name="python3", allow_errors=True,
+        nb,
+        timeout=timeout,
+        kernel_name="python3",
+        allow_errors=True,
         resources={"metadata": {"path": str(path.parent)}},
     )
     start = time.perf_counter()
     client.execute()
     wall = time.perf_counter() - start
-    lessons, failures = 0, []
+    lessons, failures, printed = 0, [], []
     for index, cell in enumerate(nb.cells):
         if cell.cell_type != "code":
             continue
         error = cell_error(cell)
         is_lesson = "lesson" in cell.metadata.get("tags", [])
         lessons += is_lesson
+        if is_lesson:
+            printed.append("".join(o.get("text", "") for o in cell.get("outputs", [])).strip())
         if error:
             failures.append(f"cell {index}{' (lesson)' if is_lesson else ''}: {error}")
     text = "".join(o.get("text", "") for o in nb.cells[-1].get("outputs", []))
     cpu = re.search(r"KERNEL_CPU_S ([\d.]+)", text)
     lesson_failures = sum("(lesson)" in f for f in failures)
     return {
-        "notebook": path.name, "seed": seed, "lessons": lessons,
-        "passed": lessons - lesson_failures, "failures": failures,
-        "wall_s": round(wall, 1), "kernel_cpu_s": float(cpu.group(1)) if cpu else None,
+        "notebook": path.name,
+        "seed": seed,
+        "lessons": lessons,
+        "passed": lessons - lesson_failures,
+        "failures": failures,
+        "printed": [p for p in printed if p],
+        "wall_s": round(wall, 1),
+        "kernel_cpu_s": float(cpu.group(1)) if cpu else None,
     }
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
-                                     formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__.split("\n\n")[0], formatter_class=argparse.ArgumentDefaultsHelpFormatter
+    )
     parser.add_argument("notebooks", nargs="*", type=Path, help="notebooks to run (default: all)")
     parser.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2], help="seeds to run")
     parser.add_argument("--timeout", type=int, default=600, help="seconds allowed per cell")
     parser.add_argument("--json", type=Path, help="also write the rows to this JSON file")
+    parser.add_argument(
+        "--show", action="store_true", help="also print what the lesson cells print"
+    )
     args = parser.parse_args(argv)
     paths = args.notebooks or sorted((ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb"))
     missing = [str(p) for p in paths if not p.is_file()]
@@ -109,8 +126,13 @@ def main(argv: list[str] | None = None) -> int:
             row = run_once(path.resolve(), seed, args.timeout)
             rows.append(row)
             first = row["failures"][0] if row["failures"] else "-"
-            print(f"{row['notebook']:32} {seed:4}  {row['passed']:3}/{row['lessons']:<3}  {row['wall_s']:6.1f}"
-                  f"  {row['kernel_cpu_s'] or float('nan'):12.1f}  {first}", flush=True)
+            print(
+                f"{row['notebook']:32} {seed:4}  {row['passed']:3}/{row['lessons']:<3}  {row['wall_s']:6.1f}"
+                f"  {row['kernel_cpu_s'] or float('nan'):12.1f}  {first}",
+                flush=True,
+            )
+            if args.show and row["printed"]:
+                print("    " + "\n    ".join("\n".join(row["printed"]).splitlines()), flush=True)
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)
         args.json.write_text(json.dumps(rows, indent=2))
@@ -118,8 +140,10 @@ def main(argv: list[str] | None = None) -> int:
     for row in failed:
         print(f"\nFAILED {row['notebook']} seed {row['seed']}:\n  " + "\n  ".join(row["failures"]))
     checked = sum(r["lessons"] for r in rows)
-    print(f"\n{sum(r['passed'] for r in rows)} passed, {checked - sum(r['passed'] for r in rows)} failed "
-          f"(lesson cells over {len(rows)} notebook runs)")
+    print(
+        f"\n{sum(r['passed'] for r in rows)} passed, {checked - sum(r['passed'] for r in rows)} failed "
+        f"(lesson cells over {len(rows)} notebook runs)"
+    )
     return 1 if failed else 0
 
 

@@ -45,9 +45,7 @@ from tltutor.student import make_student_copy
 
 REFERENCE = Path(__file__).resolve().parents[1] / "notebooks" / "00_setup.ipynb"
 LIGHT_SETUP = (
-    "import numpy as np\n\n"
-    "from tltutor import data, exercises\n"
-    "from tltutor.checks import nb00"
+    "import numpy as np\n\nfrom tltutor import data, exercises\nfrom tltutor.checks import nb00"
 )
 REREGISTER = """\
 # "Make every check pass": replace each checker through the public decorator.
@@ -84,7 +82,8 @@ def light(nb: nbformat.NotebookNode) -> nbformat.NotebookNode:
     small = nbformat.v4.new_notebook(metadata=copy.deepcopy(nb.metadata))
     small.cells.append(nbformat.v4.new_code_cell(LIGHT_SETUP))
     small.cells += [
-        copy.deepcopy(cell) for cell in nb.cells
+        copy.deepcopy(cell)
+        for cell in nb.cells
         if cell.cell_type == "code" and {"exercise", "check"} & set(cell.metadata.get("tags", []))
     ]
     return small
@@ -93,7 +92,9 @@ def light(nb: nbformat.NotebookNode) -> nbformat.NotebookNode:
 def check_cell(nb: nbformat.NotebookNode, item_id: str) -> int:
     """The index of the cell that checks ``item_id``."""
     for index, cell in enumerate(nb.cells):
-        if cell.cell_type == "code" and any(call.id == item_id for call in check_calls(cell.source)):
+        if cell.cell_type == "code" and any(
+            call.id == item_id for call in check_calls(cell.source)
+        ):
             return index
     raise ValueError(f"no cell checks {item_id}")
 
@@ -134,8 +135,11 @@ def variant(
             if item_id in stub:
                 return f"{name} = None  # YOUR CODE HERE"
             number = re.match(r"\d+", value)
-            return f"{name} = {int(number.group()) - 1 if number and number.group() != '0' else 1}" if number else (
-                f'{name} = "not the answer"')
+            return (
+                f"{name} = {int(number.group()) - 1 if number and number.group() != '0' else 1}"
+                if number
+                else (f'{name} = "not the answer"')
+            )
 
         new.cells[index].source = line.sub(replace, source, count=1)
     for item_id, code in (after or {}).items():
@@ -150,7 +154,12 @@ def _setup_cell(nb: nbformat.NotebookNode) -> int:
 
 def item_ids(nb: nbformat.NotebookNode) -> list[str]:
     """The ids the notebook checks, in order."""
-    return [call.id for cell in nb.cells if cell.cell_type == "code" for call in check_calls(cell.source)]
+    return [
+        call.id
+        for cell in nb.cells
+        if cell.cell_type == "code"
+        for call in check_calls(cell.source)
+    ]
 
 
 def make_class(root: Path, *, reference: Path = REFERENCE, lite: bool = False) -> list[str]:
@@ -166,12 +175,16 @@ def make_class(root: Path, *, reference: Path = REFERENCE, lite: bool = False) -
         "ben_all_stubs": variant(nb, student_copy=True),
         "cai_mixed": variant(nb, wrong=(exercise_ids[-1],), stub=(last,)),
         "dee_reregisters_checkers": variant(nb, wrong=tuple(ids), after={"setup": REREGISTER}),
-        "eve_edits_progress": variant(nb, student_copy=True, after={"setup": EDIT_PROGRESS, last: EDIT_PROGRESS}),
+        "eve_edits_progress": variant(
+            nb, student_copy=True, after={"setup": EDIT_PROGRESS, last: EDIT_PROGRESS}
+        ),
         "fay_kills_kernel": variant(nb, after={exercise_ids[0]: "import os\n\nos._exit(1)"}),
         "gus_loops_forever": variant(nb, after={first: LOOP}),
         "ivy_prints_100mb": variant(nb, after={first: 'print("x" * 100_000_000)'}),
         "jon_fills_memory": variant(nb, after={first: FILL_MEMORY}),
-        "kim_forges_verdicts": variant(nb, wrong=tuple(ids), after={"setup": FORGE, exercise_ids[-1]: FORGE}),
+        "kim_forges_verdicts": variant(
+            nb, wrong=tuple(ids), after={"setup": FORGE, exercise_ids[-1]: FORGE}
+        ),
     }
     if root.exists():
         shutil.rmtree(root)

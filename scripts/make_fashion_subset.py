@@ -45,7 +45,9 @@ def balanced_indices(y: np.ndarray, per_class: int, seed: int) -> np.ndarray:
     for label in range(len(FASHION_CLASSES)):
         members = np.flatnonzero(y == label)
         if len(members) < per_class:
-            raise ValueError(f"class {label} has only {len(members)} examples; lower the per-class count")
+            raise ValueError(
+                f"class {label} has only {len(members)} examples; lower the per-class count"
+            )
         chosen.append(rng.choice(members, size=per_class, replace=False))
     return np.sort(np.concatenate(chosen))
 
@@ -77,8 +79,14 @@ def npz_bytes(arrays: dict[str, np.ndarray]) -> bytes:
     return buffer.getvalue()
 
 
-def make_subset(source: Path, out: Path, *, seed: int = 0, train_per_class: int = 1000,
-                test_per_class: int = 300) -> dict:
+def make_subset(
+    source: Path,
+    out: Path,
+    *,
+    seed: int = 0,
+    train_per_class: int = 1000,
+    test_per_class: int = 300,
+) -> dict:
     """Write fashion_subset.npz and fashion_subset.json into ``out``; return the metadata."""
     arrays, counts = {}, {}
     for split, per_class in [("train", train_per_class), ("test", test_per_class)]:
@@ -95,33 +103,53 @@ def make_subset(source: Path, out: Path, *, seed: int = 0, train_per_class: int 
         "seed": seed,
         "counts": counts,
         "classes": list(FASHION_CLASSES),
-        "arrays": {name: {"shape": list(a.shape), "dtype": str(a.dtype)} for name, a in arrays.items()},
-        "source_sha256": {name: sha256_of(source / name)
-                          for files in FASHION_FILES.values() for name in files},
+        "arrays": {
+            name: {"shape": list(a.shape), "dtype": str(a.dtype)} for name, a in arrays.items()
+        },
+        "source_sha256": {
+            name: sha256_of(source / name) for files in FASHION_FILES.values() for name in files
+        },
         "made_by": "python scripts/make_fashion_subset.py",
     }
-    atomic_write(out / "fashion_subset.json", (json.dumps(meta, indent=2, sort_keys=True) + "\n").encode())
+    atomic_write(
+        out / "fashion_subset.json", (json.dumps(meta, indent=2, sort_keys=True) + "\n").encode()
+    )
     return meta
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--source", type=Path, default=None,
-                        help="folder with the 4 official idx .gz files (default: find_fashion_mnist())")
-    parser.add_argument("--out", type=Path, default=DEFAULT_OUT, help=f"output folder (default: {DEFAULT_OUT})")
+    parser.add_argument(
+        "--source",
+        type=Path,
+        default=None,
+        help="folder with the 4 official idx .gz files (default: find_fashion_mnist())",
+    )
+    parser.add_argument(
+        "--out", type=Path, default=DEFAULT_OUT, help=f"output folder (default: {DEFAULT_OUT})"
+    )
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--train-per-class", type=int, default=1000)
     parser.add_argument("--test-per-class", type=int, default=300)
     args = parser.parse_args(argv)
     source = args.source or find_fashion_mnist()
     if source is None:
-        parser.error("full Fashion-MNIST files not found: pass --source DIR, set TLTUTOR_DATA, "
-                     "or `apt install dataset-fashion-mnist`")
-    meta = make_subset(source, args.out, seed=args.seed,
-                       train_per_class=args.train_per_class, test_per_class=args.test_per_class)
+        parser.error(
+            "full Fashion-MNIST files not found: pass --source DIR, set TLTUTOR_DATA, "
+            "or `apt install dataset-fashion-mnist`"
+        )
+    meta = make_subset(
+        source,
+        args.out,
+        seed=args.seed,
+        train_per_class=args.train_per_class,
+        test_per_class=args.test_per_class,
+    )
     size_mb = (args.out / meta["file"]).stat().st_size / 1e6
-    print(f"wrote {args.out / meta['file']} ({size_mb:.2f} MB, "
-          f"{meta['counts']['train']['total']} train + {meta['counts']['test']['total']} test)")
+    print(
+        f"wrote {args.out / meta['file']} ({size_mb:.2f} MB, "
+        f"{meta['counts']['train']['total']} train + {meta['counts']['test']['total']} test)"
+    )
     print(f"sha256 {meta['sha256']}")
     return 0
 

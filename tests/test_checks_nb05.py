@@ -5,7 +5,9 @@ hostile answers (None, wrong types, NaN, functions that raise or hang) give a ve
 instead of an exception.
 """
 
+import contextlib
 import importlib
+import io
 import math
 import time
 
@@ -14,9 +16,10 @@ import numpy as np
 import pytest
 from keras import ops
 
-from checker_testing import VERDICT, Hostile, verdict  # noqa: F401
 from tltutor import exercises
 from tltutor.checks import nb05
+
+from checker_testing import VERDICT, Hostile, verdict  # noqa: F401
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -26,8 +29,21 @@ def registered():
     yield
 
 
-HOSTILE = ["ntg", b"bytes", 3, 0.07, float("nan"), True, [], {}, np.array([]), np.full(3, np.nan), object(), Hostile(),
-           keras.layers.Dense(2)]
+HOSTILE = [
+    "ntg",
+    b"bytes",
+    3,
+    0.07,
+    float("nan"),
+    True,
+    [],
+    {},
+    np.array([]),
+    np.full(3, np.nan),
+    object(),
+    Hostile(),
+    keras.layers.Dense(2),
+]
 
 
 def raises(*args):
@@ -63,7 +79,15 @@ def hangs(*args):
         pass
 
 
-HOSTILE_FUNCTIONS = [raises, returns_hostile, returns_nan, returns_text, returns_none, returns_bool, exits]
+HOSTILE_FUNCTIONS = [
+    raises,
+    returns_hostile,
+    returns_nan,
+    returns_text,
+    returns_none,
+    returns_bool,
+    exits,
+]
 
 
 @pytest.mark.parametrize("exercise_id", ["05.1", "05.2"])
@@ -109,7 +133,9 @@ def test_reference_ntg():
         lambda acc_transfer, acc_scratch: acc_scratch - acc_transfer,
         lambda acc_transfer, acc_scratch: np.float32(acc_scratch) - np.float64(acc_transfer),
         lambda acc_transfer, acc_scratch: np.array([acc_scratch - acc_transfer]),
-        lambda acc_transfer, acc_scratch: ops.convert_to_tensor(acc_scratch - acc_transfer, dtype="float64"),
+        lambda acc_transfer, acc_scratch: ops.convert_to_tensor(
+            acc_scratch - acc_transfer, dtype="float64"
+        ),
     ],
 )
 def test_ntg_correct(answer):
@@ -139,7 +165,9 @@ def test_ntg_mistakes_are_explained(answer, expected):
 
 
 def test_reference_l2sp_penalty_passes_its_own_check():
-    assert float(ops.convert_to_numpy(nb05.reference_l2sp_penalty(np.array([1.0, 2.0]), np.zeros(2), 0.1))) == pytest.approx(0.25)
+    assert float(
+        ops.convert_to_numpy(nb05.reference_l2sp_penalty(np.array([1.0, 2.0]), np.zeros(2), 0.1))
+    ) == pytest.approx(0.25)
     ok, line = verdict("05.2", nb05.reference_l2sp_penalty)
     assert ok, line
 
@@ -196,3 +224,23 @@ def test_l2sp_in_numpy_is_explained():
 
     ok, line = verdict("05.2", l2sp_penalty)
     assert not ok and ("keras.ops" in line or "no gradient" in line), line
+
+
+# --------------------------------------------------------------------------- quizzes 05.q1 and 05.q2
+
+
+@pytest.mark.parametrize(
+    "quiz_id, right, wrong",
+    [
+        ("05.q1", 2, [0, 1, 3]),
+        ("05.q2", {1, 3}, [{0, 1, 3}, {1}, {3}, {2, 3}, {0}, {1, 2, 3}]),
+    ],
+)
+def test_quizzes_accept_only_the_right_options(quiz_id, right, wrong):
+    with contextlib.redirect_stdout(io.StringIO()):
+        assert exercises.quiz(quiz_id, choice=right, widget=False)
+    for choice in wrong:
+        out = io.StringIO()
+        with contextlib.redirect_stdout(out):
+            assert not exercises.quiz(quiz_id, choice=choice, widget=False)
+        assert "not yet" in out.getvalue(), out.getvalue()

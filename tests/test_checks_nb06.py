@@ -11,9 +11,10 @@ import time
 import numpy as np
 import pytest
 
-from checker_testing import VERDICT, Hostile, verdict  # noqa: F401
-from tltutor import exercises, metrics
+from tltutor import metrics
 from tltutor.checks import nb06
+
+from checker_testing import VERDICT, Hostile, verdict  # noqa: F401
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -23,7 +24,18 @@ def registered():
     yield
 
 
-HOSTILE = ["h_score", 3, 2.5, float("nan"), True, [], {}, np.zeros(3), object(), Hostile()]
+HOSTILE = [
+    "h_score",
+    3,
+    2.5,
+    float("nan"),
+    True,
+    [],
+    {},
+    np.zeros(3),
+    object(),
+    Hostile(),
+]
 IDS = ["06.1", "06.2"]
 
 
@@ -55,7 +67,11 @@ def returns_hostile(*args):
 @pytest.mark.parametrize("exercise_id", IDS)
 @pytest.mark.parametrize(
     "function, expected",
-    [(raises, "raised RuntimeError: broken on purpose"), (hangs, "longer than 5 s"), (returns_hostile, "not yet")],
+    [
+        (raises, "raised RuntimeError: broken on purpose"),
+        (hangs, "longer than 5 s"),
+        (returns_hostile, "not yet"),
+    ],
 )
 def test_functions_that_fail_get_a_verdict(exercise_id, function, expected):
     ok, line = verdict(exercise_id, function)
@@ -168,38 +184,76 @@ def test_h_score_function_may_not_modify_shared_cases():
 # --------------------------------------------------------------------------- 06.2
 
 
-def best(scores, metric):
-    return max(scores, key=lambda source: scores[source][metric])
+def regret(scores, accuracy, metric, k):
+    shortlist = sorted(scores, key=lambda name: scores[name][metric], reverse=True)[:k]
+    return max(accuracy.values()) - max(accuracy[name] for name in shortlist)
 
 
-def test_pick_source_correct():
-    ok, line = verdict("06.2", best)
-    assert ok and "highest score" in line
+def test_shortlist_regret_correct():
+    ok, line = verdict("06.2", regret)
+    assert ok and "regret of every shortlist" in line, line
 
 
-def mutates(scores, metric):
-    scores.pop("clean")
-    return best(scores, metric)
+def test_shortlist_regret_reference_agrees_with_the_hand_worked_cases():
+    for metric, k, expected in nb06.REGRET_CASES:
+        assert np.isclose(
+            nb06.shortlist_regret(nb06.REGRET_SCORES, nb06.REGRET_ACCURACY, metric, k),
+            expected,
+        )
+
+
+def lowest(scores, accuracy, metric, k):
+    shortlist = sorted(scores, key=lambda name: scores[name][metric])[:k]
+    return max(accuracy.values()) - max(accuracy[name] for name in shortlist)
+
+
+def kept(scores, accuracy, metric, k):
+    return max(accuracy.values()) - regret(scores, accuracy, metric, k)
+
+
+def first_pick_only(scores, accuracy, metric, k):
+    return regret(scores, accuracy, metric, 1)
+
+
+def kth_only(scores, accuracy, metric, k):
+    ranked = sorted(scores, key=lambda name: scores[name][metric], reverse=True)
+    return max(accuracy.values()) - accuracy[ranked[k - 1]]
+
+
+def by_accuracy(scores, accuracy, metric, k):
+    shortlist = sorted(accuracy, key=accuracy.get, reverse=True)[:k]
+    return max(accuracy.values()) - max(accuracy[name] for name in shortlist)
+
+
+def names(scores, accuracy, metric, k):
+    return sorted(scores, key=lambda name: scores[name][metric], reverse=True)[:k]
+
+
+def mutates(scores, accuracy, metric, k):
+    accuracy.pop("digits")
+    return regret(scores, accuracy, metric, k)
 
 
 @pytest.mark.parametrize(
     "function, expected",
     [
-        (lambda scores, metric: min(scores, key=lambda s: scores[s][metric]), "*lowest* score"),
-        (lambda scores, metric: max(row[metric] for row in scores.values()), "return the source's *name*"),
-        (lambda scores, metric: int(np.argmax([row[metric] for row in scores.values()])), "position 0"),
-        (lambda scores, metric: (best(scores, metric), 1.0), "returned a tuple"),
-        (lambda scores, metric: scores[best(scores, metric)], "returned a dict"),
-        (lambda scores, metric: "clean", "has the highest LogME"),
-        (lambda scores, metric: "resnet", "expected the name 'backgrounds'"),
-        (lambda scores, metric: None, "returned None"),
-        (mutates, "changed the scores"),
-        (lambda scores: "backgrounds", "raised TypeError"),
+        (lowest, "*lowest* scores"),
+        (kept, "the candidate you keep"),
+        (lambda *args: -regret(*args), "sign is reversed"),
+        (lambda *args: 100 * regret(*args), "not percentage points"),
+        (first_pick_only, "keeps only the score's first pick"),
+        (kth_only, "the k-th candidate only"),
+        (by_accuracy, "must come from the *score*"),
+        (names, "return the regret, a number"),
+        (lambda *args: None, "got None"),
+        (mutates, "changed the tables"),
+        (lambda scores, metric, k: 0.0, "raised TypeError"),
+        (lambda *args: 0.5, "Check each step"),
     ],
 )
-def test_pick_source_mistakes_are_explained(function, expected):
+def test_shortlist_regret_wrong_answers_are_not_yet(function, expected):
     ok, line = verdict("06.2", function)
-    assert not ok and expected in line, line
+    assert not ok and "not yet" in line and expected in line, line
 
 
 def test_module_doctests():

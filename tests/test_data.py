@@ -57,6 +57,7 @@ def make_png_folder(root, classes=("cat", "dog"), per_class=6, size=(20, 24)):
 
 # ----------------------------------------------------------------- constants
 
+
 def test_constants():
     assert len(data.FASHION_CLASSES) == 10 and data.FASHION_CLASSES[0] == "T-shirt/top"
     assert data.FASHION_CLASSES[-1] == "Ankle boot"
@@ -65,6 +66,7 @@ def test_constants():
 
 
 # ----------------------------------------------------------- bundled subset
+
 
 def test_bundled_subset_checksum_and_balance():
     npz = REPO / "tltutor" / "_data" / "fashion_subset.npz"
@@ -113,7 +115,9 @@ def test_make_subset_script_is_deterministic(tmp_path):
     source = data.find_fashion_mnist()
     if source is None:
         pytest.skip("the full Fashion-MNIST files are not installed")
-    spec = importlib.util.spec_from_file_location("make_fashion_subset", REPO / "scripts" / "make_fashion_subset.py")
+    spec = importlib.util.spec_from_file_location(
+        "make_fashion_subset", REPO / "scripts" / "make_fashion_subset.py"
+    )
     script = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(script)
     assert script.main(["--source", str(source), "--out", str(tmp_path)]) == 0
@@ -123,6 +127,7 @@ def test_make_subset_script_is_deterministic(tmp_path):
 
 
 # ------------------------------------------------------------ Fashion-MNIST
+
 
 def test_find_fashion_mnist_honours_tltutor_data(tmp_path, monkeypatch):
     monkeypatch.setenv("TLTUTOR_DATA", str(tmp_path))
@@ -154,7 +159,9 @@ def test_load_fashion_mnist_subset_shapes(monkeypatch):
     native, y_native = data.load_bundled_fashion("test")
     assert X.shape == (3000, 32, 32, 3) and X.dtype == np.uint8 and y.dtype == np.int64
     assert np.array_equal(y, y_native)
-    assert np.array_equal(X[:, 2:30, 2:30, :], np.repeat(native, 3, axis=-1))  # zero padding, exact pixels
+    assert np.array_equal(
+        X[:, 2:30, 2:30, :], np.repeat(native, 3, axis=-1)
+    )  # zero padding, exact pixels
     assert X[:, :2].max() == 0 and X[:, :, -2:].max() == 0
     X28, _ = data.load_fashion_mnist("test", size=28, channels=1, full=False)
     assert np.array_equal(X28, native)
@@ -206,13 +213,18 @@ def test_load_fashion_mnist_bad_input(kwargs, error, match):
 
 # ------------------------------------------------------------------ to_lab
 
+
 def test_to_lab_formats():
     gray = np.arange(2 * 8 * 8, dtype=np.uint8).reshape(2, 8, 8)
     assert data.to_lab(gray, size=8, channels=1)[..., 0].tolist() == gray.tolist()
     rgb = data.to_lab(gray, size=8)
     assert rgb.shape == (2, 8, 8, 3) and np.array_equal(rgb[..., 0], rgb[..., 2])
-    assert np.array_equal(data.to_lab(gray / 255.0, size=8, channels=1)[..., 0], gray)  # floats 0..1
-    assert np.array_equal(data.to_lab(gray.astype(float), size=8, channels=1)[..., 0], gray)  # floats 0..255
+    assert np.array_equal(
+        data.to_lab(gray / 255.0, size=8, channels=1)[..., 0], gray
+    )  # floats 0..1
+    assert np.array_equal(
+        data.to_lab(gray.astype(float), size=8, channels=1)[..., 0], gray
+    )  # floats 0..255
     red = np.zeros((1, 4, 4, 3), np.uint8)
     red[..., 0] = 255
     assert data.to_lab(red, size=4, channels=1)[0, 0, 0, 0] == 76  # luminance 0.299 * 255
@@ -246,6 +258,7 @@ def test_to_lab_bad_input(X, kwargs, error, match):
 
 
 # ------------------------------------------------- task_split / sample_per_class
+
 
 def test_task_split_relabels_in_given_order():
     y = np.array([3, 5, 7, 5, 3, 7, 1])
@@ -283,7 +296,11 @@ def test_sample_per_class_counts_seed_and_nesting():
         (lambda X, y: data.task_split(X, y, classes=[]), ValueError, "non-empty"),
         (lambda X, y: data.task_split(X, y, classes=["a"]), ValueError, "integer"),
         (lambda X, y: data.task_split(X, y, classes=[0, 1], per_class=0), ValueError, "per_class"),
-        (lambda X, y: data.task_split(X, y, classes=[2, 1], per_class=3), ValueError, "class 1 has only 2"),
+        (
+            lambda X, y: data.task_split(X, y, classes=[2, 1], per_class=3),
+            ValueError,
+            "class 1 has only 2",
+        ),
         (lambda X, y: data.sample_per_class(X, y, 3), ValueError, "class 1 has only 2"),
         (lambda X, y: data.sample_per_class(X, y, -1), ValueError, "per_class"),
         (lambda X, y: data.sample_per_class(X, y, 1.5), TypeError, "per_class"),
@@ -292,7 +309,11 @@ def test_sample_per_class_counts_seed_and_nesting():
         (lambda X, y: data.sample_per_class(X, y + 0.5, 1), ValueError, "integer"),
         (lambda X, y: data.sample_per_class(X, y - 1, 1), ValueError, ">= 0"),
         (lambda X, y: data.sample_per_class(X, y.astype(str), 1), TypeError, "integer"),
-        (lambda X, y: data.sample_per_class(X, y[:, None], 1), ValueError, "1-D"),
+        (
+            lambda X, y: data.sample_per_class(X, np.stack([y, y], axis=1), 1),
+            ValueError,
+            r"shape \(N,\)",
+        ),
         (lambda X, y: data.sample_per_class(X[:0], y[:0], 1), ValueError, "non-empty"),
     ],
 )
@@ -302,7 +323,16 @@ def test_split_bad_input(call, error, match):
         call(X, y)
 
 
+def test_labels_of_shape_n_by_1_are_accepted_as_everywhere():
+    """One label rule for every module (tltutor.validation.check_labels): (N, 1) is (N,)."""
+    X, y = np.zeros((9, 4, 4, 1), np.uint8), np.array([0, 1, 2, 0, 1, 2, 0, 2, 0])
+    X1, y1 = data.sample_per_class(X, y[:, None], 2, seed=0)
+    X2, y2 = data.sample_per_class(X, y, 2, seed=0)
+    assert np.array_equal(y1, y2) and y1.shape == (6,)
+
+
 # ------------------------------------------------------------------- shift
+
 
 @pytest.mark.parametrize("kind", data.SHIFTS)
 def test_shift_keeps_shape_and_changes_images(images, kind):
@@ -312,7 +342,9 @@ def test_shift_keeps_shape_and_changes_images(images, kind):
     assert np.abs(out.astype(int) - X).mean() > 5
     assert np.array_equal(out, data.shift(X, kind))  # deterministic
     gray = data.shift(X[..., :1], kind)
-    assert gray.dtype == np.uint8 and gray.shape == (X.shape[:3] + (3 if kind == "backgrounds" else 1,))
+    assert gray.dtype == np.uint8 and gray.shape == (
+        X.shape[:3] + (3 if kind == "backgrounds" else 1,)
+    )
 
 
 @pytest.mark.parametrize("kind", ["backgrounds", "noise", "rotate"])
@@ -362,7 +394,12 @@ def test_shifts_are_fast():
         (np.zeros((2, 8, 8), np.uint8), dict(kind="invert"), ValueError, r"X\[\.\.\., None\]"),
         (np.zeros((0, 8, 8, 3), np.uint8), dict(kind="invert"), ValueError, "empty"),
         (np.zeros((2, 8, 8, 3), np.uint8), dict(kind="noise", severity=-1), ValueError, "severity"),
-        (np.zeros((2, 8, 8, 3), np.uint8), dict(kind="noise", severity=float("nan")), ValueError, "severity"),
+        (
+            np.zeros((2, 8, 8, 3), np.uint8),
+            dict(kind="noise", severity=float("nan")),
+            ValueError,
+            "severity",
+        ),
         (np.zeros((2, 8, 8, 3), np.uint8), dict(kind="noise", seed=-2), ValueError, "seed"),
     ],
 )
@@ -372,6 +409,7 @@ def test_shift_bad_input(X, kwargs, error, match):
 
 
 # ------------------------------------------------------------------ digits
+
 
 def test_load_digits():
     X, y = data.load_digits("mnist")
@@ -384,6 +422,7 @@ def test_load_digits():
 
 
 # ---------------------------------------------------------- tf.data / folders
+
 
 def test_make_dataset(images):
     pytest.importorskip("tensorflow", reason="tf.data needs TensorFlow")
@@ -427,7 +466,9 @@ def test_load_image_folder(tmp_path):
     assert tuple(x.shape[1:]) == (16, 16, 3)
     count = sum(len(b[1]) for ds in (train_ds, val_ds) for b in ds)
     assert count == 12
-    train_all, none, _ = data.load_image_folder(root, image_size=(8, 8), validation_split=None, cache=True)
+    train_all, none, _ = data.load_image_folder(
+        root, image_size=(8, 8), validation_split=None, cache=True
+    )
     assert none is None and sum(len(b[1]) for b in train_all) == 12
 
 
@@ -511,7 +552,9 @@ def test_source_domains_differ_as_described():
     np.testing.assert_array_equal(inverted, 255 - clean)
     backgrounds, y_bg = data.source_domain("backgrounds", "test", full=False)
     _, y_random = data.source_domain("random_labels", "test", full=False)
-    assert np.mean(y_random == y_bg) < 0.4  # random labels agree with the true ones about 1 time in 5
+    assert (
+        np.mean(y_random == y_bg) < 0.4
+    )  # random labels agree with the true ones about 1 time in 5
     rotated, _ = data.source_domain("rotated", "test", full=False)
     assert rotated.shape == backgrounds.shape and not np.array_equal(rotated, backgrounds)
 

@@ -43,18 +43,35 @@ def run(backend: str, num_devices: int) -> dict:
     env = dict(os.environ, KERAS_BACKEND=backend, TF_CPP_MIN_LOG_LEVEL="2")
     if backend == "jax":
         env["XLA_FLAGS"] = f"--xla_force_host_platform_device_count={num_devices}"
-    done = subprocess.run([sys.executable, "-c", SCRIPT, backend, str(num_devices)], env=env,
-                          capture_output=True, text=True, timeout=300)
+    done = subprocess.run(
+        [sys.executable, "-c", SCRIPT, backend, str(num_devices)],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert done.returncode == 0, done.stderr[-3000:]
     line = next(line for line in done.stdout.splitlines() if line.startswith("RESULT "))
-    return json.loads(line[len("RESULT "):])
+    return json.loads(line[len("RESULT ") :])
 
 
-@pytest.mark.parametrize("backend", [
-    pytest.param("tensorflow", marks=pytest.mark.skipif(importlib.util.find_spec("tensorflow") is None,
-                                                        reason="TensorFlow not installed")),
-    pytest.param("jax", marks=pytest.mark.skipif(importlib.util.find_spec("jax") is None, reason="JAX not installed")),
-])
+@pytest.mark.parametrize(
+    "backend",
+    [
+        pytest.param(
+            "tensorflow",
+            marks=pytest.mark.skipif(
+                importlib.util.find_spec("tensorflow") is None, reason="TensorFlow not installed"
+            ),
+        ),
+        pytest.param(
+            "jax",
+            marks=pytest.mark.skipif(
+                importlib.util.find_spec("jax") is None, reason="JAX not installed"
+            ),
+        ),
+    ],
+)
 def test_two_virtual_devices_train_like_one(backend):
     one, two = run(backend, 1), run(backend, 2)
     assert len(one["devices"]) == 1 and len(two["devices"]) == 2, (one["devices"], two["devices"])

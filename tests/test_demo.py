@@ -32,7 +32,13 @@ def test_scratch_catches_up_as_labels_grow(results):
 
 
 def test_results_table_lists_every_size_and_gain():
-    table = train.results_table({"scratch": {5: 0.3, 20: 0.5}, "features": {5: 0.5, 20: 0.55}, "finetune": {5: 0.6, 20: 0.7}})
+    table = train.results_table(
+        {
+            "scratch": {5: 0.3, 20: 0.5},
+            "features": {5: 0.5, 20: 0.55},
+            "finetune": {5: 0.6, 20: 0.7},
+        }
+    )
     lines = table.splitlines()
     assert len(lines) == 3 and "scratch" in lines[0] and "best gain" in lines[0]
     assert lines[1].split()[0] == "5" and lines[1].split()[-1] == "+30.0"
@@ -44,7 +50,51 @@ def test_compare_transfer_rejects_unknown_strategy():
         train.compare_transfer(X_train, y_train, X_test, y_test, strategies=["magic"])
 
 
-def test_compare_transfer_rejects_too_many_labels_per_class():
+def test_compare_transfer_rejects_too_many_labels_per_class_before_training(monkeypatch):
     X_train, y_train, X_test, y_test = data.lab_target()
-    with pytest.raises(ValueError, match="per_class"):
-        train.compare_transfer(X_train[:50], y_train[:50], X_test, y_test, sizes=[100], strategies=["features"])
+    monkeypatch.setattr(train, "fit", lambda *a, **k: pytest.fail("training started"))
+    with pytest.raises(
+        ValueError,
+        match=r"sizes \[100\] ask for more labels per class than X_train has: "
+        r"its smallest class \(\d\) has \d+ images; use sizes up to \d+",
+    ):
+        train.compare_transfer(X_train[:50], y_train[:50], X_test, y_test, sizes=[5, 100])
+
+
+@pytest.mark.parametrize("sizes", [[0], [], [5, -1], [2.5]])
+def test_compare_transfer_rejects_sizes_that_are_not_positive_ints(sizes):
+    X_train, y_train, X_test, y_test = data.lab_target()
+    with pytest.raises(ValueError, match="sizes must be positive numbers of labels per class"):
+        train.compare_transfer(X_train, y_train, X_test, y_test, sizes=sizes)
+
+
+def test_compare_transfer_reports_progress_and_never_retraces(tmp_path, monkeypatch):
+    """Many freshly built models, each tested once: with model.predict each one traced a tf.function
+    (TensorFlow warned "triggered tf.function retracing"); they are now called eagerly."""
+    import logging
+
+    monkeypatch.setenv("TLTUTOR_CACHE", str(tmp_path))
+    records = []
+    handler = logging.Handler()
+    handler.emit = records.append
+    logger = logging.getLogger("tensorflow")
+    logger.addHandler(handler)
+    X_train, y_train, X_test, y_test = data.lab_target()
+    events = []
+    try:
+        train.compare_transfer(
+            X_train,
+            y_train,
+            X_test[::3],
+            y_test[::3],
+            sizes=(2, 3, 4),
+            num_epochs=1,
+            progress=lambda *event: events.append(event),
+        )
+    finally:
+        logger.removeHandler(handler)
+    assert not [r.getMessage() for r in records if "retracing" in r.getMessage()]
+    assert [(s, n) for s, n, accuracy, _ in events if accuracy is None] == [
+        (s, n) for n in (2, 3, 4) for s in ("scratch", "features", "finetune")
+    ]
+    assert all(0 <= accuracy <= 1 for _, _, accuracy, _ in events if accuracy is not None)

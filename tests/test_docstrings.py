@@ -11,7 +11,11 @@ import tltutor
 import tltutor.checks
 
 MODULES = sorted(
-    [f"tltutor.{m.name}" for m in pkgutil.iter_modules(tltutor.__path__) if not m.name.startswith("_")]
+    [
+        f"tltutor.{m.name}"
+        for m in pkgutil.iter_modules(tltutor.__path__)
+        if not m.name.startswith("_")
+    ]
     + [f"tltutor.checks.{m.name}" for m in pkgutil.iter_modules(tltutor.checks.__path__)]
 )
 
@@ -27,5 +31,9 @@ def test_docstring_examples_run(name, tmp_path, monkeypatch):
     module = importlib.import_module(name)
     if name.startswith("tltutor.checks."):
         module = importlib.reload(module)  # register its checkers again after other tests' resets
-    result = doctest.testmod(module, optionflags=doctest.ELLIPSIS | doctest.NORMALIZE_WHITESPACE, verbose=False)
-    assert result.failed == 0, f"{result.failed} of {result.attempted} examples failed in {name} (see the output above)"
+    result = doctest.testmod(
+        module, optionflags=doctest.ELLIPSIS | doctest.NORMALIZE_WHITESPACE, verbose=False
+    )
+    assert result.failed == 0, (
+        f"{result.failed} of {result.attempted} examples failed in {name} (see the output above)"
+    )

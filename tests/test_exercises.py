@@ -25,15 +25,18 @@ def clean_registry():
 
 
 def run(func, *args, **kwargs):
-    """Call func and return (its result, the one line it printed)."""
+    """Call func and return (its result, the verdict line it printed last).
+
+    A check prints one line; a quiz first prints its question and numbered options.
+    """
     out = io.StringIO()
     with contextlib.redirect_stdout(out):
         result = func(*args, **kwargs)
     lines = out.getvalue().splitlines()
-    assert len(lines) == 1, lines
-    assert VERDICT.match(lines[0]), lines[0]
-    assert " at 0x" not in lines[0]
-    return result, lines[0]
+    assert len(lines) == 1 or func in (exercises.quiz, exercises.match), lines
+    assert VERDICT.match(lines[-1]), lines[-1]
+    assert all(" at 0x" not in line for line in lines)
+    return result, lines[-1]
 
 
 def register_squares(**kwargs):
@@ -151,7 +154,7 @@ def test_array_messages_explain_the_problem():
         "the array is too large: 1,000,000,000,000 elements (at most 10,000,000)."
     )
     ok, message = exercises.expect_array(np.array([1.0, np.nan, 2.0]))
-    assert not ok and "1 NaN value(s) out of 3" in message
+    assert not ok and "1 NaN value out of 3" in message
     ok, message = exercises.expect_array(np.array([1.0, np.inf]))
     assert not ok and "infinite" in message
     ok, message = exercises.expect_array(np.array(["0.5", "1"]), dtype_kind="f")
@@ -185,7 +188,10 @@ def test_student_function_errors_are_reported():
     def leave(x):
         raise SystemExit(3)
 
-    assert exercises.expect_callable(divide, args=(1,))[1] == "divide raised ZeroDivisionError: division by zero."
+    assert (
+        exercises.expect_callable(divide, args=(1,))[1]
+        == "divide raised ZeroDivisionError: division by zero."
+    )
     assert "RecursionError" in exercises.expect_callable(recurse, args=(1,))[1]
     assert "SystemExit" in exercises.expect_callable(leave, args=(1,))[1]
     assert "cannot" not in exercises.expect_callable(len, args=("ab",))[1]
@@ -213,7 +219,9 @@ def test_time_limit_stops_slow_functions():
         False,
         "sleepy took longer than 0.2 s on a small example; is there an endless loop?",
     )
-    assert exercises.expect_callable(spin, args=(1,), timeout=0.2)[1].startswith("spin took longer than 0.2 s")
+    assert exercises.expect_callable(spin, args=(1,), timeout=0.2)[1].startswith(
+        "spin took longer than 0.2 s"
+    )
 
     @exercises.exercise("t.4", "Slow checker")
     def check_slowly(answer):
@@ -270,7 +278,10 @@ def test_checker_results_and_author_errors():
         return "yes"
 
     assert run(exercises.check, "t.5", 1, widget=False) == (True, "[ex t.5] correct: well done.")
-    assert run(exercises.check, "t.5", 2, widget=False)[1] == "[ex t.5] not yet: not quite; try a hint."
+    assert (
+        run(exercises.check, "t.5", 2, widget=False)[1]
+        == "[ex t.5] not yet: not quite; try a hint."
+    )
     assert "ValueError" in run(exercises.check, "t.6", [1, 2], widget=False)[1]
     with pytest.raises(TypeError, match="must return"):
         exercises.check("t.7", 1, widget=False)
@@ -280,10 +291,6 @@ def test_checker_results_and_author_errors():
         exercises.exercise("no-dot", "Title")
     with pytest.raises(ValueError, match="timeout"):
         exercises.check("t.5", 1, timeout=0)
-    with pytest.raises(ValueError, match="answer must be"):
-        exercises.quiz("t.q", "Q?", ["a", "b"], 2, explanation="")
-    with pytest.raises(ValueError, match="own definition"):
-        exercises.match("t.m", {"a": "x", "b": "x"})
     with pytest.raises(TypeError, match="pass the answer"):
         exercises.check("t.5", widget=False)
 
@@ -293,39 +300,114 @@ def test_missing_variable_and_namespace(monkeypatch):
     namespace = {}
     monkeypatch.setattr(exercises, "_user_namespace", lambda: namespace)
     ok, line = run(exercises.check, "t.1", widget=False)
-    assert line == "[ex t.1] not attempted: there is no variable `answer` yet; run the exercise cell above first."
+    assert (
+        line
+        == "[ex t.1] not attempted: there is no variable `answer` yet; run the exercise cell above first."
+    )
     namespace["answer"] = np.array([0, 1, 4])
     assert run(exercises.check, "t.1", widget=False)[0]
 
 
-def test_quiz_and_match_verdicts():
+def define_quizzes():
     options = ["features", "fine-tuning", "scratch"]
-    quiz = dict(explanation="Because.", widget=False)
-    assert run(exercises.quiz, "t.q1", "Q?", options, 1, choice=1, **quiz) == (True, "[quiz t.q1] correct: Because.")
-    assert run(exercises.quiz, "t.q1", "Q?", options, 1, choice="fine-tuning", **quiz)[0]
-    assert run(exercises.quiz, "t.q1", "Q?", options, 1, choice=0, why=["W0", "W1", "W2"], **quiz)[1] == (
-        "[quiz t.q1] not yet: 'features' is not right. W0"
+    exercises.define_quiz(
+        "t.q1",
+        question="Q?",
+        options=options,
+        answer=1,
+        explanation="Because.",
+        why=["W0", "", "W2"],
     )
-    assert "numbered 0 to 2" in run(exercises.quiz, "t.q1", "Q?", options, 1, choice=7, **quiz)[1]
-    assert "choose one option" in run(exercises.quiz, "t.q1", "Q?", options, 1, choice={0, 1}, **quiz)[1]
-    assert "not attempted" in run(exercises.quiz, "t.q1", "Q?", options, 1, **quiz)[1]
-    assert run(exercises.quiz, "t.q2", "Q?", options, {0, 2}, choice=[2, "features"], **quiz)[0]
-    assert run(exercises.quiz, "t.q2", "Q?", options, {0, 2}, choice={0, 1}, **quiz)[1] == (
+    exercises.define_quiz(
+        "t.q2", question="Q2?", options=options, answer={0, 2}, explanation="Both."
+    )
+    exercises.define_match("t.m1", pairs={"a": "first", "b": "second"})
+
+
+def test_quiz_and_match_verdicts():
+    define_quizzes()
+    quiz = dict(widget=False)
+    assert run(exercises.quiz, "t.q1", choice=1, **quiz) == (True, "[quiz t.q1] correct: Because.")
+    assert run(exercises.quiz, "t.q1", choice="fine-tuning", **quiz)[0]
+    assert (
+        run(exercises.quiz, "t.q1", choice=0, **quiz)[1]
+        == "[quiz t.q1] not yet: option 0 ('features') is not right. W0"
+    )
+    assert "numbered 0 to 2" in run(exercises.quiz, "t.q1", choice=7, **quiz)[1]
+    assert "choose one option" in run(exercises.quiz, "t.q1", choice={0, 1}, **quiz)[1]
+    assert "not attempted" in run(exercises.quiz, "t.q1", **quiz)[1]
+    assert run(exercises.quiz, "t.q2", choice=[2, "features"], **quiz)[0]
+    assert run(exercises.quiz, "t.q2", choice={0, 1}, **quiz)[1] == (
         "[quiz t.q2] not yet: 1 of your choices is not right and 1 right option is missing."
     )
-    pairs = {"a": "first", "b": "second"}
-    assert run(exercises.match, "t.m1", pairs, choices=pairs, widget=False)[0]
-    assert run(exercises.match, "t.m1", pairs, choices={"a": "second", "b": "second"}, widget=False)[1] == (
-        "[quiz t.m1] not yet: 1 of 2 terms matched; look again at 'a'."
+    assert run(exercises.match, "t.m1", choices={"a": "first", "b": "second"}, widget=False) == (
+        True,
+        "[quiz t.m1] correct: both terms matched.",
     )
-    assert "must be a dict" in run(exercises.match, "t.m1", pairs, choices=["first"], widget=False)[1]
-    assert "not attempted" in run(exercises.match, "t.m1", pairs, choices={}, widget=False)[1]
+    assert run(exercises.match, "t.m1", choices={"a": 0, "b": 1}, widget=False)[
+        0
+    ]  # numbers of the printed list
+    assert run(exercises.match, "t.m1", choices={"a": "second", "b": "second"}, widget=False)[
+        1
+    ] == ("[quiz t.m1] not yet: 1 of 2 terms matched; look again at 'a'.")
+    assert "must be a dict" in run(exercises.match, "t.m1", choices=["first"], widget=False)[1]
+    assert "not attempted" in run(exercises.match, "t.m1", choices={}, widget=False)[1]
+
+
+def test_a_quiz_shows_its_question_and_numbered_options():
+    define_quizzes()
+    with contextlib.redirect_stdout(io.StringIO()) as out:
+        exercises.quiz("t.q2", widget=False)
+        exercises.match("t.m1", widget=False)
+    assert out.getvalue().splitlines() == [
+        "[quiz t.q2] Q2?",
+        "  0: features",
+        "  1: fine-tuning",
+        "  2: scratch",
+        "  (several options are right: choose a set of numbers, such as {0, 2})",
+        "[quiz t.q2] not attempted: choose an answer and press Check (or set choice in the cell and run it).",
+        "[quiz t.m1] Match each term to its definition.",
+        "  terms: 'a', 'b'",
+        "  definitions:",
+        "  0: first",
+        "  1: second",
+        "[quiz t.m1] not attempted: pick a definition for each term and press Check (or set choices in the cell "
+        "and run it).",
+    ]
+
+
+def test_quiz_definitions_are_checked_and_undefined_quizzes_named():
+    with pytest.raises(ValueError, match="no quiz 't.q9' is defined.*define_quiz"):
+        exercises.quiz("t.q9", choice=1)
+    with pytest.raises(ValueError, match="no matching quiz 't.m9'"):
+        exercises.match("t.m9", choices={})
+    with pytest.raises(ValueError, match="answer must be an option number 0 to 1"):
+        exercises.define_quiz("t.q1", question="Q?", options=["a", "b"], answer=2, explanation="")
+    with pytest.raises(ValueError, match="one string per option"):
+        exercises.define_quiz(
+            "t.q1", question="Q?", options=["a", "b"], answer=1, explanation="", why=["x"]
+        )
+    with pytest.raises(ValueError, match="share one"):
+        exercises.define_match("t.m1", pairs={"a": "x", "b": "x"})
+    with pytest.raises(
+        TypeError, match="positional argument"
+    ):  # keys belong in define_quiz, not in the call
+        exercises.quiz("t.q1", "Q?", ["a"], 0)
+
+
+def test_the_progress_total_counts_every_defined_quiz_from_the_start():
+    define_quizzes()
+    register_squares()
+    assert exercises.progress("t") == "0 / 4 exercises done in notebook t"
+    run(exercises.quiz, "t.q1", choice=1, widget=False)
+    assert exercises.progress("t") == "1 / 4 exercises done in notebook t"
 
 
 def test_progress_and_answer_or():
     register_squares()
     exercises.exercise("t.9", "Other")(lambda answer: True)
-    exercises.quiz("u.q1", "Q?", ["a", "b"], 0, explanation="A.", choice=0, widget=False)
+    exercises.define_quiz("u.q1", question="Q?", options=["a", "b"], answer=0, explanation="A.")
+    run(exercises.quiz, "u.q1", choice=0, widget=False)
     assert exercises.progress("t") == "0 / 2 exercises done in notebook t"
     assert exercises.answer_or(None, 5) == 5
     with contextlib.redirect_stdout(io.StringIO()) as out:
@@ -388,13 +470,14 @@ def test_helpers_always_give_a_verdict(answer):
 @given(answer=anything, choice=anything, choices=anything)
 def test_checks_always_give_a_verdict(answer, choice, choices):
     register_squares()
+    define_quizzes()
     ok, line = run(exercises.check, "t.1", answer, widget=False)
     assert isinstance(ok, bool)
-    ok, line = run(exercises.quiz, "t.q", "Q?", ["a", "b", "c"], 1, explanation="B.", choice=choice, widget=False)
+    ok, line = run(exercises.quiz, "t.q1", choice=choice, widget=False)
     assert isinstance(ok, bool)
-    run(exercises.quiz, "t.q2", "Q?", ["a", "b", "c"], {0, 1}, explanation="AB.", choice=choice, widget=False)
-    run(exercises.match, "t.m", {"a": "x", "b": "y"}, choices=choices, widget=False)
-    run(exercises.match, "t.m", {"a": "x", "b": "y"}, choices={"a": answer, "b": choice}, widget=False)
+    run(exercises.quiz, "t.q2", choice=choice, widget=False)
+    run(exercises.match, "t.m1", choices=choices, widget=False)
+    run(exercises.match, "t.m1", choices={"a": answer, "b": choice}, widget=False)
 
 
 # -------------------------------------------------------------------- widgets
@@ -406,7 +489,10 @@ def find(box, kind, description=None):
     while stack:
         widget = stack.pop(0)
         stack.extend(getattr(widget, "children", ()))
-        if type(widget).__name__ == kind and description in (None, getattr(widget, "description", None)):
+        if type(widget).__name__ == kind and description in (
+            None,
+            getattr(widget, "description", None),
+        ):
             found.append(widget)
     return found
 
@@ -454,7 +540,11 @@ def test_hints_are_revealed_one_at_a_time():
     hints = box.children[-2]
     assert hints.value == ""
     hint.click()
-    assert hints.value.count("<li>") == 1 and "one" in hints.value and hint.description == "Hint (2 of 3)"
+    assert (
+        hints.value.count("<li>") == 1
+        and "one" in hints.value
+        and hint.description == "Hint (2 of 3)"
+    )
     hint.click()
     hint.click()
     assert hints.value.count("<li>") == 3 and hint.disabled and hint.description == "No more hints"
@@ -476,18 +566,25 @@ def test_rerunning_a_check_leaves_one_handler():
 
 
 def test_quiz_and_match_widgets():
-    run(exercises.quiz, "t.q1", "Pick b", ["a", "b"], 1, explanation="B it is.")
+    exercises.define_quiz(
+        "t.q1", question="Pick b", options=["a", "b"], answer=1, explanation="B it is."
+    )
+    run(exercises.quiz, "t.q1")
     box = exercises.panel("t.q1")
     (radio,) = find(box, "RadioButtons")
     assert radio.value is None
+    assert list(radio.options) == [("0: a", 0), ("1: b", 1)]
     radio.value = 0
     check_button(box).click()
-    assert "&#x27;a&#x27; is not right" in feedback(box)
+    assert "option 0 (&#x27;a&#x27;) is not right" in feedback(box)
     radio.value = 1
     check_button(box).click()
     assert "B it is." in feedback(box)
 
-    run(exercises.quiz, "t.q2", "Pick a and c", ["a", "b", "c"], {0, 2}, explanation="Both.", choice=[0])
+    exercises.define_quiz(
+        "t.q2", question="Pick a and c", options=["a", "b", "c"], answer={0, 2}, explanation="Both."
+    )
+    run(exercises.quiz, "t.q2", choice=[0])
     box = exercises.panel("t.q2")
     boxes = find(box, "Checkbox")
     assert [b.value for b in boxes] == [True, False, False]
@@ -496,12 +593,165 @@ def test_quiz_and_match_widgets():
     assert "Both." in feedback(box)
 
     pairs = {"source": "trained here", "target": "used here"}
-    run(exercises.match, "t.m1", pairs)
+    exercises.define_match("t.m1", pairs=pairs)
+    run(exercises.match, "t.m1")
     box = exercises.panel("t.m1")
     dropdowns = find(box, "Dropdown")
     assert [d.value for d in dropdowns] == [None, None]
     assert list(dropdowns[0].options) == sorted(pairs.values())
     dropdowns[0].value, dropdowns[1].value = "trained here", "used here"
     check_button(box).click()
-    assert "all 2 terms matched" in feedback(box)
+    assert "both terms matched" in feedback(box)
     assert exercises.progress("t") == "3 / 3 exercises done in notebook t"
+
+
+# -------------------------------------------------------------------- a panel that never lies (issue 15)
+
+
+def register_caller():
+    @exercises.exercise("t.6", "Call the answer", name="answer")
+    def check_call(answer):
+        return answer(1) == 2, "answer(1) should be 2."
+
+
+def swallow_stop(x):
+    """A student loop that catches the stop request, as in issue 15."""
+    while True:
+        try:
+            sum(range(100))
+        except BaseException:
+            pass
+
+
+def busy_check_workers_after(seconds=1.0):
+    """CPU seconds this process used over ``seconds`` of idling, and the check threads still alive."""
+    start = time.process_time()
+    time.sleep(seconds)
+    return time.process_time() - start, _busy_workers()
+
+
+@pytest.mark.parametrize("error", [KeyboardInterrupt, SystemExit, GeneratorExit])
+def test_base_exceptions_from_the_answer_get_a_verdict(error):
+    register_caller()
+
+    def answer(x):
+        raise error("stop")
+
+    assert run(exercises.check, "t.6", answer, widget=False) == (
+        False,
+        f"[ex t.6] not yet: your answer raised {error.__name__}: stop.",
+    )
+    assert exercises.run_answer(answer, 1) == (None, f"your function raised {error.__name__}: stop")
+    assert (
+        exercises.expect_callable(answer, args=(1,))[1] == f"answer raised {error.__name__}: stop."
+    )
+
+
+def test_a_stop_swallowing_loop_is_really_stopped():
+    register_caller()
+    for _ in range(3):  # issue 15: three clicks left the idle kernel at 75 % CPU
+        ok, line = run(exercises.check, "t.6", swallow_stop, widget=False, timeout=0.3)
+        assert line.startswith("[ex t.6] not yet: your answer took longer than 0.3 s to check")
+    cpu, workers = busy_check_workers_after(1.0)
+    print(
+        f"after 3 stop-swallowing answers: {cpu:.3f} CPU s in 1 s of idling, {workers} check threads left"
+    )
+    assert workers == 0 and cpu < 0.2
+
+
+def test_a_runaway_answer_blocks_new_checks_and_says_so(monkeypatch):
+    register_caller()
+
+    class Unstoppable:
+        def try_to_stop(self, worker, seconds):
+            return "busy"
+
+    monkeypatch.setattr(exercises, "_RUNAWAYS", [(threading.current_thread(), Unstoppable())])
+    ok, line = run(exercises.check, "t.6", lambda x: 2, widget=False)
+    assert line.startswith("[ex t.6] not yet: an earlier answer is still running in the background")
+    assert "restart the kernel" in line
+    exercises._RUNAWAYS.clear()
+    assert run(exercises.check, "t.6", lambda x: 2, widget=False)[0]
+
+
+def test_pressing_stop_during_a_check_is_reported_then_stops_the_run():
+    import signal
+
+    register_caller()
+    main = threading.get_ident()
+    threading.Timer(0.3, lambda: signal.pthread_kill(main, signal.SIGINT)).start()
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out), pytest.raises(exercises.Interrupted):
+        exercises.check("t.6", swallow_stop, widget=False, timeout=30)
+    assert out.getvalue() == f"[ex t.6] not yet: {exercises._INTERRUPTED}\n"
+    assert exercises.progress("t") == "0 / 1 exercises done in notebook t"
+    assert busy_check_workers_after(0.5)[1] == 0
+
+
+def test_the_check_button_says_checking_and_never_keeps_an_old_verdict(monkeypatch):
+    seen = []
+
+    @exercises.exercise("t.7", "Watch the panel", name="answer")
+    def check_watch(answer):
+        if "t.7" in exercises._PANELS:
+            seen.append(feedback(exercises.panel("t.7")))
+        return answer == 1, "*one* it is; see `x * 2`."
+
+    namespace = {"answer": 1}
+    monkeypatch.setattr(exercises, "_user_namespace", lambda: namespace)
+    monkeypatch.setattr(exercises, "_show", lambda box: None)
+    run(exercises.check, "t.7")
+    box = exercises.panel("t.7")
+    assert "<em>one</em> it is; see <code>x * 2</code>" in feedback(box)
+    check_button(box).click()
+    assert "checking…" in seen[-1]
+    assert "<b>correct</b>" in feedback(box) and "replaces the verdict printed above" in feedback(
+        box
+    )
+    assert not check_button(box).disabled
+
+    def broken(name):
+        raise RuntimeError("the namespace is gone")
+
+    monkeypatch.setattr(exercises, "_read_variable", broken)
+    check_button(box).click()
+    assert (
+        "<b>not yet</b>: the check could not run (RuntimeError: the namespace is gone)"
+        in feedback(box)
+    )
+    assert (
+        exercises.progress("t") == "0 / 1 exercises done in notebook t"
+    )  # the old "correct" is gone
+
+
+def test_an_old_panel_tells_after_a_restart_what_to_do():
+    register_squares()
+    run(exercises.check, "t.1", None)
+    box = exercises.panel("t.1")
+    assert "tltutor-panel" in box._dom_classes
+    heading = box.children[0].value
+    assert "jupyter-widgets-disconnected .tltutor-restarted {display: block" in heading
+    assert "The kernel restarted" in heading and "run the notebook from the top" in heading
+
+
+def test_the_book_shows_quizzes_unanswered(monkeypatch):
+    define_quizzes()
+    shown = []
+    monkeypatch.setenv("TLTUTOR_BOOK", "1")
+    monkeypatch.setattr(exercises, "_show_html", shown.append)
+    monkeypatch.setattr(exercises, "_show", lambda box: pytest.fail("no widget panel in the book"))
+    run(exercises.quiz, "t.q1", choice=1)
+    run(exercises.match, "t.m1", choices={"a": "first", "b": "second"})
+    quiz, match = shown
+    before, answer = quiz.split("<details>")
+    assert '<ol start="0"><li>features</li><li>fine-tuning</li><li>scratch</li></ol>' in before
+    assert "Because." not in before and "Because." in answer and "option 1 (fine-tuning)" in answer
+    before, answer = match.split("<details>")
+    assert "<b>a</b>: first" not in before and "<b>a</b>: first" in answer
+
+
+def test_messages_count_in_words():
+    assert exercises.expect_array([np.nan] * 12345)[1].startswith(
+        "the array has 12,345 NaN values out of 12,345;"
+    )
+    assert exercises.expect_array([1.0, np.inf])[1] == "the array has 1 infinite value out of 2."

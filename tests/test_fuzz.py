@@ -13,7 +13,6 @@ import pkgutil
 import re
 
 import keras
-import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -23,7 +22,9 @@ import tltutor.checks
 from tltutor import data, exercises, models, train
 
 CLEAR_ERRORS = (ValueError, TypeError, FileNotFoundError, RuntimeError)
-FUZZ = settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow], derandomize=True)
+FUZZ = settings(
+    max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow], derandomize=True
+)
 
 DTYPES = st.sampled_from(["uint8", "int64", "float32", "float64", "bool", "complex64", "int8"])
 ARRAYS = hnp.arrays(
@@ -31,7 +32,12 @@ ARRAYS = hnp.arrays(
     shape=hnp.array_shapes(min_dims=0, max_dims=5, min_side=0, max_side=6),
     elements={"allow_nan": True, "allow_infinity": True},
 )
-IMAGE_SHAPES = st.tuples(st.integers(0, 4), st.sampled_from([1, 8, 32]), st.sampled_from([8, 32]), st.sampled_from([1, 3, 4]))
+IMAGE_SHAPES = st.tuples(
+    st.integers(0, 4),
+    st.sampled_from([1, 8, 32]),
+    st.sampled_from([8, 32]),
+    st.sampled_from([1, 3, 4]),
+)
 IMAGE_LIKE = st.one_of(  # close to valid images, so the checks beyond the shape are reached too
     hnp.arrays("uint8", IMAGE_SHAPES),
     hnp.arrays("int64", IMAGE_SHAPES, elements=st.integers(-2, 300)),
@@ -39,9 +45,16 @@ IMAGE_LIKE = st.one_of(  # close to valid images, so the checks beyond the shape
     hnp.arrays("float32", IMAGE_SHAPES, elements=st.floats(width=32)),  # NaN and inf too
 )
 OBJECTS = st.one_of(
-    st.none(), st.booleans(), st.integers(-10**6, 10**6), st.floats(allow_nan=True, allow_infinity=True),
-    st.text(max_size=8), st.lists(st.integers(-3, 300), max_size=6), st.dictionaries(st.text(max_size=3), st.integers(), max_size=2),
-    st.just(object()), st.just(keras.layers.Dense(2)), ARRAYS,
+    st.none(),
+    st.booleans(),
+    st.integers(-(10**6), 10**6),
+    st.floats(allow_nan=True, allow_infinity=True),
+    st.text(max_size=8),
+    st.lists(st.integers(-3, 300), max_size=6),
+    st.dictionaries(st.text(max_size=3), st.integers(), max_size=2),
+    st.just(object()),
+    st.just(keras.layers.Dense(2)),
+    ARRAYS,
 )
 ANYTHING = st.one_of(OBJECTS, ARRAYS, IMAGE_LIKE)
 
@@ -51,7 +64,9 @@ def calls_cleanly(function, *args, **kwargs):
     try:
         return function(*args, **kwargs)
     except CLEAR_ERRORS as error:
-        assert str(error).strip(), f"{type(error).__name__} without a message from {function.__name__}"
+        assert str(error).strip(), (
+            f"{type(error).__name__} without a message from {function.__name__}"
+        )
         return None
 
 
@@ -62,7 +77,11 @@ def tiny():
 
 
 @FUZZ
-@given(X=ANYTHING, kind=st.sampled_from([*data.SHIFTS, "warp", 3]), severity=st.one_of(st.floats(-1, 3), OBJECTS))
+@given(
+    X=ANYTHING,
+    kind=st.sampled_from([*data.SHIFTS, "warp", 3]),
+    severity=st.one_of(st.floats(-1, 3), OBJECTS),
+)
 def test_data_image_functions(X, kind, severity):
     calls_cleanly(data.to_lab, X, size=8)
     calls_cleanly(data.shift, X, kind, severity=severity)
@@ -84,12 +103,19 @@ def test_model_functions(tiny, num_classes, dropout, unfreeze, name, weights):
     calls_cleanly(models.build_model, num_classes, 2)
     calls_cleanly(models.freeze, model, unfreeze=unfreeze)
     calls_cleanly(models.get_base, name, weights=None)
-    if weights is not None and not isinstance(weights, str):  # strings may name real files or the network
+    if weights is not None and not isinstance(
+        weights, str
+    ):  # strings may name real files or the network
         calls_cleanly(models.get_base, "TLNet", weights=weights)
 
 
 @FUZZ
-@given(X=ANYTHING, y=ANYTHING, num_epochs=st.one_of(st.just(1), OBJECTS), lr=st.one_of(st.just(1e-3), OBJECTS))
+@given(
+    X=ANYTHING,
+    y=ANYTHING,
+    num_epochs=st.one_of(st.just(1), OBJECTS),
+    lr=st.one_of(st.just(1e-3), OBJECTS),
+)
 def test_train_functions(tiny, X, y, num_epochs, lr):
     base, model = tiny
     calls_cleanly(train.evaluate, model, X, y)
@@ -108,22 +134,32 @@ def _optional_module_functions():
             continue
         for name in getattr(module, "__all__", [n for n in dir(module) if not n.startswith("_")]):
             function = getattr(module, name)
-            if callable(function) and not isinstance(function, type) and getattr(function, "__module__", "") == module_name:
+            if (
+                callable(function)
+                and not isinstance(function, type)
+                and getattr(function, "__module__", "") == module_name
+            ):
                 found.append(function)
     return found
 
 
-@pytest.mark.parametrize("function", _optional_module_functions(), ids=lambda f: f"{f.__module__}.{f.__name__}")
+@pytest.mark.parametrize(
+    "function", _optional_module_functions(), ids=lambda f: f"{f.__module__}.{f.__name__}"
+)
 @FUZZ
 @given(a=ANYTHING, b=ANYTHING)
 def test_adapt_and_metrics_functions(function, a, b):
     import inspect
 
-    required = [p for p in inspect.signature(function).parameters.values()
-                if p.default is inspect.Parameter.empty and p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
+    required = [
+        p
+        for p in inspect.signature(function).parameters.values()
+        if p.default is inspect.Parameter.empty
+        and p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)
+    ]
     if len(required) > 2 or any(p.name in ("base", "model") for p in required):
         pytest.skip("needs a model or more than two arrays")
-    calls_cleanly(function, *[a, b][:len(required)])
+    calls_cleanly(function, *[a, b][: len(required)])
 
 
 def _register_all_checkers() -> list[str]:

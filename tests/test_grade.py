@@ -23,7 +23,9 @@ NB00 = ROOT / "notebooks" / "00_setup.ipynb"
 
 
 def _demo_module():
-    spec = importlib.util.spec_from_file_location("make_demo_class", ROOT / "scripts" / "make_demo_class.py")
+    spec = importlib.util.spec_from_file_location(
+        "make_demo_class", ROOT / "scripts" / "make_demo_class.py"
+    )
     module = importlib.util.module_from_spec(spec)
     sys.modules[spec.name] = module
     spec.loader.exec_module(module)
@@ -69,9 +71,18 @@ def _order():
 def test_the_class_covers_every_item_of_notebook_00(graded):
     _, out, table, _ = graded
     assert set(table) == {
-        "ada_all_correct", "ben_all_stubs", "cai_mixed", "dee_reregisters_checkers", "eve_edits_progress",
-        "fay_kills_kernel", "gus_loops_forever", "hal_broken_json", "ivy_prints_100mb", "jon_fills_memory",
-        "kim_forges_verdicts", "lea_no_notebook",
+        "ada_all_correct",
+        "ben_all_stubs",
+        "cai_mixed",
+        "dee_reregisters_checkers",
+        "eve_edits_progress",
+        "fay_kills_kernel",
+        "gus_loops_forever",
+        "hal_broken_json",
+        "ivy_prints_100mb",
+        "jon_fills_memory",
+        "kim_forges_verdicts",
+        "lea_no_notebook",
     }
     assert set(ITEMS) == set(_order()) and len(ITEMS) >= 4
     for student, items in table.items():
@@ -96,7 +107,9 @@ def test_mixed_answers_get_their_own_verdicts(graded):
     assert others and all(mixed[i][0] == "correct" for i in others)
 
 
-@pytest.mark.parametrize("student", ["dee_reregisters_checkers", "eve_edits_progress", "kim_forges_verdicts"])
+@pytest.mark.parametrize(
+    "student", ["dee_reregisters_checkers", "eve_edits_progress", "kim_forges_verdicts"]
+)
 def test_cheats_earn_no_credit(graded, student):
     statuses = {status for status, _ in graded[2][student].values()}
     assert "correct" not in statuses and "error" not in statuses, graded[2][student]
@@ -123,8 +136,13 @@ def test_an_endless_loop_is_stopped_by_the_time_limit(graded):
 
 def test_a_broken_file_and_an_empty_folder_get_error_rows(graded):
     table = graded[2]
-    assert all(status == "error" and "not valid JSON" in message for status, message in table["hal_broken_json"].values())
-    assert table["lea_no_notebook"] == {"": ("error", "no notebook (.ipynb) in this student's folder")}
+    assert all(
+        status == "error" and "not valid JSON" in message
+        for status, message in table["hal_broken_json"].values()
+    )
+    assert table["lea_no_notebook"] == {
+        "": ("error", "no notebook (.ipynb) in this student's folder")
+    }
 
 
 def test_a_100_mb_print_is_cut_and_the_notebook_still_graded(graded):
@@ -132,14 +150,20 @@ def test_a_100_mb_print_is_cut_and_the_notebook_still_graded(graded):
     assert {status for status, _ in table["ivy_prints_100mb"].values()} == {"correct"}
     stored = next((out / "results").glob("ivy_prints_100mb/*.json"))
     assert stored.stat().st_size < 100_000
-    assert any("output cut at 1,000,000 characters" in note for note in json.loads(stored.read_text())["notes"])
+    assert any(
+        "output cut at 1,000,000 characters" in note
+        for note in json.loads(stored.read_text())["notes"]
+    )
 
 
 def test_filling_memory_hits_the_limit_and_every_item_gets_a_row(graded):
     _, out, table, _ = graded
     rows = table["jon_fills_memory"]
     assert rows[_order()[0]][0] == "correct"  # checked before the memory ran out
-    assert all(status == "correct" or (status == "error" and "memory" in message) for status, message in rows.values())
+    assert all(
+        status == "correct" or (status == "error" and "memory" in message)
+        for status, message in rows.values()
+    )
     notes = json.loads(next((out / "results").glob("jon_fills_memory/*.json")).read_text())["notes"]
     assert any("raised MemoryError" in note for note in notes), notes
 
@@ -168,7 +192,9 @@ def test_parallel_and_serial_give_the_same_gradebook_and_a_rerun_skips(graded, t
         shutil.copytree(root / student, subset / student)
     serial = tmp_path / "serial"
     rows = grade.grade(subset, serial, jobs=1, options=OPTIONS, log=lambda line: None)
-    parallel = [row for row in _rows(out / "grades.csv") if row["student"] in {r["student"] for r in rows}]
+    parallel = [
+        row for row in _rows(out / "grades.csv") if row["student"] in {r["student"] for r in rows}
+    ]
     assert _rows(serial / "grades.csv") == parallel
     for student in ("ada_all_correct", "dee_reregisters_checkers", "hal_broken_json"):
         name = f"{student}.html"
@@ -178,7 +204,9 @@ def test_parallel_and_serial_give_the_same_gradebook_and_a_rerun_skips(graded, t
     grade.grade(subset, serial, jobs=1, options=OPTIONS, log=log.append)
     assert "0 to grade, 3 already graded" in log[0]
     assert (serial / "grades.csv").read_bytes() == before
-    shutil.copyfile(root / "ada_all_correct" / "00_setup.ipynb", subset / "hal_broken_json" / "00_setup.ipynb")
+    shutil.copyfile(
+        root / "ada_all_correct" / "00_setup.ipynb", subset / "hal_broken_json" / "00_setup.ipynb"
+    )
     log = []
     rows = grade.grade(subset, serial, jobs=1, options=OPTIONS, log=log.append)
     assert "1 to grade, 2 already graded" in log[0]
@@ -213,12 +241,18 @@ def test_an_interrupted_run_leaves_no_gradebook_and_resumes(tmp_path, monkeypatc
     log = []
     rows = grade.grade(root, out, log=log.append)
     assert "2 to grade, 1 already graded" in log[0]
-    assert {r["student"] for r in rows} == {"a", "b", "c"} and {r["status"] for r in rows} == {"error"}
+    assert {r["student"] for r in rows} == {"a", "b", "c"} and {r["status"] for r in rows} == {
+        "error"
+    }
 
 
 def test_both_layouts_are_found(tmp_path):
     lms = tmp_path / "lms"
-    for path in ("ada/00_setup.ipynb", "ben/00_setup (1).ipynb", "ben/.ipynb_checkpoints/00_setup-checkpoint.ipynb"):
+    for path in (
+        "ada/00_setup.ipynb",
+        "ben/00_setup (1).ipynb",
+        "ben/.ipynb_checkpoints/00_setup-checkpoint.ipynb",
+    ):
         (lms / path).parent.mkdir(parents=True, exist_ok=True)
         (lms / path).write_text("{}")
     (lms / "cy").mkdir()
@@ -229,7 +263,9 @@ def test_both_layouts_are_found(tmp_path):
     (course / "submitted" / "ada" / "ps1" / "00_setup.ipynb").write_text("{}")
     (course / "source" / "ps1").mkdir(parents=True)
     for root in (course, course / "submitted"):
-        assert [(s.student, s.notebook) for s in grade.find_submissions(root)] == [("ada", "ps1/00_setup.ipynb")]
+        assert [(s.student, s.notebook) for s in grade.find_submissions(root)] == [
+            ("ada", "ps1/00_setup.ipynb")
+        ]
 
 
 def test_mistakes_in_the_command_get_clear_errors(tmp_path, capsys):
@@ -240,7 +276,10 @@ def test_mistakes_in_the_command_get_clear_errors(tmp_path, capsys):
     assert cli.main(["grade", str(tmp_path / "missing"), "-o", str(tmp_path / "out")]) == 2
     assert "is not a folder" in capsys.readouterr().err
     (tmp_path / "class" / "ada").mkdir(parents=True)
-    assert cli.main(["grade", str(tmp_path / "class"), "-o", str(grade.PACKAGE_DIR / "gradebook")]) == 2
+    assert (
+        cli.main(["grade", str(tmp_path / "class"), "-o", str(grade.PACKAGE_DIR / "gradebook")])
+        == 2
+    )
     assert "inside the tltutor package" in capsys.readouterr().err
     assert cli.main(["grade", str(tmp_path / "class"), "-o", str(tmp_path / "class" / "gb")]) == 2
     assert "inside the submissions" in capsys.readouterr().err
@@ -257,7 +296,9 @@ def test_check_calls_and_notebook_numbers():
     )
     calls = grade.check_calls(source)
     assert [(c.kind, c.id, c.expression) for c in calls] == [
-        ("check", "02.1", "features"), ("quiz", "02.q1", "pick"), ("match", "02.m1", '{"a": "b"}'),
+        ("check", "02.1", "features"),
+        ("quiz", "02.q1", "pick"),
+        ("match", "02.m1", '{"a": "b"}'),
     ]
     assert calls[1].key == (("2 + 2?", ["3", "4"], 1), (("explanation", "4."),))
     assert grade.check_calls("def broken(:") == []
@@ -283,7 +324,9 @@ def test_real_notebook_00_solution_and_student_copy(tmp_path):
     for student, notebook in (("solution", nb), ("student", make_student_copy(nb))):
         (tmp_path / "class" / student).mkdir(parents=True)
         nbformat.write(notebook, tmp_path / "class" / student / NB00.name)
-    rows = grade.grade(tmp_path / "class", tmp_path / "gradebook", jobs=2, options=grade.Options(timeout=600))
+    rows = grade.grade(
+        tmp_path / "class", tmp_path / "gradebook", jobs=2, options=grade.Options(timeout=600)
+    )
     table = _by_student(rows)
     assert {status for status, _ in table["solution"].values()} == {"correct"}
     assert {status for status, _ in table["student"].values()} == {"not attempted"}

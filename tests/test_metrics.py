@@ -2,6 +2,7 @@
 
 import doctest
 import itertools
+import warnings
 
 import numpy as np
 import pytest
@@ -45,7 +46,9 @@ def test_logme_is_the_maximised_evidence(n, d):
     for label in (0, 1):
         t = (y == label).astype(float)
         result = scipy.optimize.minimize(
-            lambda log_ab: -direct_log_evidence(F, t, *np.exp(log_ab)), x0=[0.0, 0.0], method="Nelder-Mead",
+            lambda log_ab: -direct_log_evidence(F, t, *np.exp(log_ab)),
+            x0=[0.0, 0.0],
+            method="Nelder-Mead",
             options={"xatol": 1e-9, "fatol": 1e-12, "maxiter": 5000},
         )
         best.append(-result.fun / n)
@@ -59,7 +62,9 @@ def test_logme_fixed_point_values_match_the_formula():
     U, singular, _ = np.linalg.svd(F, full_matrices=False)
     projections = U.T @ t
     for alpha, beta in [(0.5, 2.0), (3.0, 0.7)]:
-        _, _, evidence = metrics._evidence_parts(singular**2, projections, t @ t - projections @ projections, alpha, beta, 10, 3)
+        _, _, evidence = metrics._evidence_parts(
+            singular**2, projections, t @ t - projections @ projections, alpha, beta, 10, 3
+        )
         assert evidence == pytest.approx(direct_log_evidence(F, t, alpha, beta), abs=1e-9)
 
 
@@ -67,14 +72,86 @@ def test_logme_prefers_informative_features_and_ignores_global_scale():
     separable, random, y = separable_and_random()
     assert logme(separable, y) > logme(random, y) + 0.3
     assert logme(10 * separable, y) == pytest.approx(logme(separable, y), abs=1e-6)
-    assert logme(separable, y + 3) == pytest.approx(logme(separable, y))  # label values do not matter
+    assert logme(separable, y + 3) == pytest.approx(
+        logme(separable, y)
+    )  # label values do not matter
 
 
-def test_logme_with_more_dimensions_than_images():
-    rng = np.random.default_rng(2)
-    y = np.arange(6) % 2
-    value = logme(rng.normal(size=(6, 20)), y)
-    assert np.isfinite(value)
+def supremum_of_evidence(F, y):
+    """max over (alpha, beta) of the direct evidence, by Nelder-Mead from several starts (per example)."""
+    best = []
+    for label in np.unique(y):
+        t = (y == label).astype(float)
+        values = []
+        for x0 in ([0.0, 0.0], [0.0, 10.0], [2.0, 20.0]):
+            with np.errstate(over="ignore"):
+                result = scipy.optimize.minimize(
+                    lambda log_ab: -direct_log_evidence(F, t, *np.exp(log_ab)),
+                    x0=x0,
+                    method="Nelder-Mead",
+                    options={"xatol": 1e-10, "fatol": 1e-12, "maxiter": 20000},
+                )
+            values.append(-result.fun / len(F))
+        best.append(max(values))
+    return np.mean(best)
+
+
+@pytest.mark.parametrize("n, d", [(20, 64), (10, 10), (6, 20)])
+def test_logme_with_at_least_as_many_dimensions_as_images(n, d):
+    """D >= N with informative features (notebook 06's real-scale shapes): the fixed point drives
+    beta towards infinity; LogME is still the supremum of the evidence, not NaN (it was NaN)."""
+    rng = np.random.default_rng(0)
+    y = np.arange(n) % (5 if n >= 10 else 2)
+    F = rng.normal(size=(n, d)) + rng.normal(size=(5, d))[y]
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # no RuntimeWarning either
+        value = logme(F, y)
+    assert value == pytest.approx(supremum_of_evidence(F, y), abs=1e-6)
+
+
+def test_logme_of_the_issue_example_is_its_maximised_evidence():
+    rng = np.random.default_rng(0)
+    y = np.arange(20) % 5
+    F = rng.normal(size=(20, 64)) + rng.normal(size=(5, 64))[y]
+    assert logme(F, y) == pytest.approx(-0.053, abs=5e-4)
+
+
+def test_logme_of_all_zero_features_is_the_noise_only_evidence():
+    """F = 0: t ~ N(0, I / beta) with beta = N / ||t||^2, whatever alpha (it was NaN)."""
+    y = np.arange(20) % 5
+    expected = []
+    for label in range(5):
+        t = (y == label).astype(float)
+        beta = len(t) / (t @ t)
+        expected.append(
+            (len(t) / 2 * np.log(beta) - beta / 2 * (t @ t) - len(t) / 2 * np.log(2 * np.pi))
+            / len(t)
+        )
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert logme(np.zeros((20, 8)), y) == pytest.approx(np.mean(expected), abs=1e-12)
+
+
+def test_logme_with_two_images():
+    rng = np.random.default_rng(3)
+    for d in (1, 2, 5):
+        F = rng.normal(size=(2, d))
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")
+            value = logme(F, [0, 1])
+        assert value == pytest.approx(supremum_of_evidence(F, np.array([0, 1])), abs=1e-6), d
+
+
+@pytest.mark.parametrize("scale", [1e-100, 1e-30, 1e30, 1e100])
+@pytest.mark.parametrize("n, d", [(45, 6), (20, 64)])
+def test_logme_ignores_extreme_global_scales(scale, n, d):
+    """Features of size 1e±100 gave NaN or a wrong finite value with only a RuntimeWarning."""
+    rng = np.random.default_rng(4)
+    y = np.arange(n) % 3
+    F = rng.normal(size=(n, d)) + 2 * rng.normal(size=(3, d))[y]
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert logme(scale * F, y) == pytest.approx(logme(F, y), abs=1e-6)
 
 
 # --------------------------------------------------------------------------- LEEP
@@ -138,14 +215,37 @@ def test_h_score_matches_the_formula_and_its_bounds():
 def test_h_score_saturates_with_more_dimensions_than_images():
     rng = np.random.default_rng(0)
     y = np.arange(40) % 4
-    assert h_score(rng.normal(size=(40, 64)), y) == pytest.approx(3.0)  # C - 1, whatever the features
-    assert h_score(rng.normal(size=(400, 8)), np.arange(400) % 4) < 0.2  # N >> D: random features score low
+    assert h_score(rng.normal(size=(40, 64)), y) == pytest.approx(
+        3.0
+    )  # C - 1, whatever the features
+    assert (
+        h_score(rng.normal(size=(400, 8)), np.arange(400) % 4) < 0.2
+    )  # N >> D: random features score low
 
 
 def test_h_score_ignores_constant_features():
     separable, _, y = separable_and_random()
     padded = np.hstack([separable, np.zeros((len(y), 3))])  # dead units
     assert h_score(padded, y) == pytest.approx(h_score(separable, y))
+
+
+@pytest.mark.parametrize("scale", [1e-200, 1e200])
+def test_h_score_ignores_extreme_global_scales(scale):
+    """1e200 raised a bare LinAlgError (F^T F overflowed); 1e-200 returned 0.0."""
+    separable, _, y = separable_and_random()
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert h_score(scale * separable, y) == pytest.approx(h_score(separable, y), rel=1e-9)
+
+
+def test_h_score_explains_a_failed_inversion(monkeypatch):
+    def fail(*args, **kwargs):
+        raise np.linalg.LinAlgError("SVD did not converge")
+
+    separable, _, y = separable_and_random()
+    monkeypatch.setattr(np.linalg, "pinv", fail)
+    with pytest.raises(ValueError, match="could not invert the features' covariance.*standardise"):
+        h_score(separable, y)
 
 
 # --------------------------------------------------------------------------- kNN
@@ -197,7 +297,9 @@ def test_kendall_tau_matches_scipy_with_ties():
 def test_score_sources_ranks_the_better_source_first():
     separable, random, y = separable_and_random()
     theta = np.eye(3)[y] * 0.9 + 0.1 / 3
-    scores = score_sources({"good": separable, "bad": random}, y, source_probabilities={"good": theta})
+    scores = score_sources(
+        {"good": separable, "bad": random}, y, source_probabilities={"good": theta}
+    )
     for metric in metrics.METRICS:
         assert scores["good"][metric] > scores["bad"][metric], metric
 
@@ -215,7 +317,7 @@ FEATURE_METRICS = [logme, h_score, knn_accuracy]
         (np.where(np.eye(6, 2), np.nan, 1.0), Y_OK, ValueError, "NaN"),
         (np.zeros(6), Y_OK, ValueError, r"shape \(N, D\)"),
         (np.zeros((6, 2, 2)), Y_OK, ValueError, "flatten"),
-        (F_OK, Y_OK[:5], ValueError, "6 rows but y has 5"),
+        (F_OK, Y_OK[:5], ValueError, "6 rows .* but y has 5"),
         (F_OK, np.zeros(6, int), ValueError, "single class"),
         (F_OK, Y_OK + 0.5, ValueError, "integer"),
         (F_OK, Y_OK.astype(str), TypeError, "integer"),
@@ -260,6 +362,12 @@ def test_bad_options():
         logme(F_OK, Y_OK, tol=0)
     with pytest.raises(ValueError, match="max_iter"):
         logme(F_OK, Y_OK, max_iter=0)
+    with pytest.raises(
+        TypeError, match="seed"
+    ):  # a wrong kind of value is a TypeError in every module
+        knn_accuracy(F_OK, Y_OK, seed=1.5)
+    with pytest.raises(TypeError, match="max_iter"):
+        logme(F_OK, Y_OK, max_iter=2.5)
 
 
 def test_kendall_tau_bad_input():

@@ -24,6 +24,11 @@ def test_lessons_hold_with_seed_2():
     parameters.source, count = re.subn(r"(?m)^SEED\s*=.*$", "SEED = 2", parameters.source)
     assert count == 1
     assert sum("lesson" in c.metadata.get("tags", []) for c in nb.cells) >= 5
-    NotebookClient(nb, timeout=900, kernel_name="python3", resources={"metadata": {"path": str(NOTEBOOK.parent)}}).execute()
+    NotebookClient(
+        nb,
+        timeout=900,
+        kernel_name="python3",
+        resources={"metadata": {"path": str(NOTEBOOK.parent)}},
+    ).execute()
     printed = "\n".join(o.get("text", "") for c in nb.cells for o in c.get("outputs", []))
     assert "random_labels: features" in printed and "keep scratch" in printed

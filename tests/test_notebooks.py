@@ -81,38 +81,62 @@ def test_student_copy_runs_with_another_seed(path):
     num_checks = sum("check" in c.metadata.get("tags", []) for c in nb.cells)
     nb.cells.append(nbformat.v4.new_code_cell(PEAK_RSS_CELL))
     start = time.perf_counter()
-    NotebookClient(nb, timeout=600, kernel_name="python3", resources={"metadata": {"path": str(path.parent)}}).execute()
+    NotebookClient(
+        nb, timeout=600, kernel_name="python3", resources={"metadata": {"path": str(path.parent)}}
+    ).execute()
     seconds = time.perf_counter() - start
     times = json.loads(TIMES.read_text()) if TIMES.exists() else {}
     text = outputs_text(nb)
     peak = re.search(r"PEAK_RSS_MB (\d+)", text)
-    times[path.name] = {"seconds": round(seconds, 1), "peak_rss_mb": int(peak.group(1)) if peak else None}
+    times[path.name] = {
+        "seconds": round(seconds, 1),
+        "peak_rss_mb": int(peak.group(1)) if peak else None,
+    }
     TIMES.parent.mkdir(exist_ok=True)
     TIMES.write_text(json.dumps(times, indent=2, sort_keys=True))
     budget = budget_seconds(nb)
-    print(f"{path.name}: student copy ran in {seconds:.1f} s (budget {budget:.0f} s), "
-          f"kernel peak RSS {times[path.name]['peak_rss_mb']} MB")
+    print(
+        f"{path.name}: student copy ran in {seconds:.1f} s (budget {budget:.0f} s), "
+        f"kernel peak RSS {times[path.name]['peak_rss_mb']} MB"
+    )
     if peak:
-        assert int(peak.group(1)) < PEAK_RSS_LIMIT_MB, f"{path.name} peaked at {peak.group(1)} MB of memory"
-    assert seconds <= 1.5 * budget, f"{path.name} took {seconds:.0f} s, over 1.5 x its budget of {budget:.0f} s"
-    assert text.count("not attempted") >= num_checks, f"{num_checks} checks, output:\n{text[-3000:]}"
+        assert int(peak.group(1)) < PEAK_RSS_LIMIT_MB, (
+            f"{path.name} peaked at {peak.group(1)} MB of memory"
+        )
+    assert seconds <= 1.5 * budget, (
+        f"{path.name} took {seconds:.0f} s, over 1.5 x its budget of {budget:.0f} s"
+    )
+    assert text.count("not attempted") >= num_checks, (
+        f"{num_checks} checks, output:\n{text[-3000:]}"
+    )
     assert "] correct" not in text
 
 
-@pytest.mark.skipif(not EXECUTED, reason="nbval executes the notebooks (TLTUTOR_EXECUTED is not set)")
+@pytest.mark.skipif(
+    not EXECUTED, reason="nbval executes the notebooks (TLTUTOR_EXECUTED is not set)"
+)
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=[p.stem for p in NOTEBOOKS])
 def test_book_executed_copy(path):
     """The book build's execution stands in for nbval's: same code, no error, checked outputs as stored."""
     executed = pathlib.Path(EXECUTED) / path.name
-    assert executed.is_file(), f"{executed} is missing: build the book first (make book) or unset TLTUTOR_EXECUTED"
+    assert executed.is_file(), (
+        f"{executed} is missing: build the book first (make book) or unset TLTUTOR_EXECUTED"
+    )
     stored, ran = nbformat.read(path, as_version=4), nbformat.read(executed, as_version=4)
     stored_code = [c for c in stored.cells if c.cell_type == "code"]
     ran_code = [c for c in ran.cells if c.cell_type == "code"]
     assert [c.source for c in ran_code] == [c.source for c in stored_code], (
-        f"{executed} was executed from other code than {path.name}: rebuild the book")
-    errors = [f"cell {i}: {o.get('ename')}: {o.get('evalue')}" for i, c in enumerate(ran_code)
-              for o in c.get("outputs", []) if o.get("output_type") == "error"]
+        f"{executed} was executed from other code than {path.name}: rebuild the book"
+    )
+    errors = [
+        f"cell {i}: {o.get('ename')}: {o.get('evalue')}"
+        for i, c in enumerate(ran_code)
+        for o in c.get("outputs", [])
+        if o.get("output_type") == "error"
+    ]
     assert not errors, errors
     for index, (want, got) in enumerate(zip(stored_code, ran_code)):
         if "NBVAL_CHECK_OUTPUT" in want.source:
-            assert checked_text(got) == checked_text(want), f"{path.name}, code cell {index}: output changed"
+            assert checked_text(got) == checked_text(want), (
+                f"{path.name}, code cell {index}: output changed"
+            )

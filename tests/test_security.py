@@ -21,11 +21,14 @@ def sources():
         yield path.relative_to(ROOT).as_posix(), path.read_text()
     for path in NOTEBOOKS:
         cells = json.loads(path.read_text())["cells"]
-        code = "\n".join(
-            "".join(c["source"]) for c in cells if c["cell_type"] == "code"
-        )
+        code = "\n".join("".join(c["source"]) for c in cells if c["cell_type"] == "code")
         # IPython magics are not Python: drop them before parsing
-        yield path.name, "\n".join(line for line in code.splitlines() if not line.lstrip().startswith(("%", "!")))
+        yield (
+            path.name,
+            "\n".join(
+                line for line in code.splitlines() if not line.lstrip().startswith(("%", "!"))
+            ),
+        )
 
 
 def keyword(call: ast.Call, name: str):
@@ -37,14 +40,28 @@ def test_no_pickle_no_eval_and_safe_loading(name, source):
     problems = []
     for node in ast.walk(ast.parse(source)):
         if isinstance(node, (ast.Import, ast.ImportFrom)):
-            modules = [a.name for a in node.names] if isinstance(node, ast.Import) else [node.module or ""]
-            problems += [f"line {node.lineno}: imports {m}" for m in modules if m.split(".")[0] in FORBIDDEN_MODULES]
+            modules = (
+                [a.name for a in node.names]
+                if isinstance(node, ast.Import)
+                else [node.module or ""]
+            )
+            problems += [
+                f"line {node.lineno}: imports {m}"
+                for m in modules
+                if m.split(".")[0] in FORBIDDEN_MODULES
+            ]
         if not isinstance(node, ast.Call):
             continue
-        function = node.func.id if isinstance(node.func, ast.Name) else getattr(node.func, "attr", "")
+        function = (
+            node.func.id if isinstance(node.func, ast.Name) else getattr(node.func, "attr", "")
+        )
         if isinstance(node.func, ast.Name) and function in FORBIDDEN_CALLS:
             problems.append(f"line {node.lineno}: calls {function}()")
-        if function == "load" and isinstance(node.func, ast.Attribute) and getattr(node.func.value, "id", "") == "np":
+        if (
+            function == "load"
+            and isinstance(node.func, ast.Attribute)
+            and getattr(node.func.value, "id", "") == "np"
+        ):
             flag = keyword(node, "allow_pickle")
             if not (isinstance(flag, ast.Constant) and flag.value is False):
                 problems.append(f"line {node.lineno}: np.load without allow_pickle=False")
@@ -62,8 +79,15 @@ def test_network_is_touched_only_where_the_user_asks():
     for path in PACKAGE:
         tree = ast.parse(path.read_text())
         for node in ast.walk(tree):
-            if isinstance(node, ast.Call) and getattr(node.func, "attr", "") in ("create_connection", "urlopen", "urlretrieve", "get_file"):
+            if isinstance(node, ast.Call) and getattr(node.func, "attr", "") in (
+                "create_connection",
+                "urlopen",
+                "urlretrieve",
+                "get_file",
+            ):
                 name = path.relative_to(ROOT).as_posix()
                 assert name in allowed, f"{name} line {node.lineno} opens a connection"
                 if node.func.attr == "create_connection":
-                    assert keyword(node, "timeout") is not None or len(node.args) >= 2, f"{name} line {node.lineno}: no timeout"
+                    assert keyword(node, "timeout") is not None or len(node.args) >= 2, (
+                        f"{name} line {node.lineno}: no timeout"
+                    )

@@ -78,7 +78,9 @@ def test_stub_comment_is_honoured():
 def test_text_outside_markers_is_kept_and_no_raise_is_added():
     source = "a = 1\n\n# a comment\nb = 2"
     assert strip_solutions(source) == source
-    two_blocks = "### BEGIN SOLUTION\nz = 3\n### END SOLUTION\n### BEGIN SOLUTION\nw = 4\n### END SOLUTION"
+    two_blocks = (
+        "### BEGIN SOLUTION\nz = 3\n### END SOLUTION\n### BEGIN SOLUTION\nw = 4\n### END SOLUTION"
+    )
     stripped = strip_solutions(two_blocks)
     assert stripped == "z = None  # YOUR CODE HERE\nw = None  # YOUR CODE HERE"
     assert "NotImplementedError" not in stripped
@@ -89,8 +91,14 @@ def test_text_outside_markers_is_kept_and_no_raise_is_added():
     [
         ("x = 1\n### BEGIN SOLUTION\nx = 2\n", "line 2: '### BEGIN SOLUTION' is never closed"),
         ("x = 1\n### END SOLUTION\n", "line 2: '### END SOLUTION' without a '### BEGIN SOLUTION'"),
-        ("### BEGIN SOLUTION\n### BEGIN SOLUTION\n### END SOLUTION", "line 2: '### BEGIN SOLUTION' inside"),
-        ("## BEGIN SOLUTION\nx = 2\n### END SOLUTION", "line 1: '## BEGIN SOLUTION' looks like a solution marker"),
+        (
+            "### BEGIN SOLUTION\n### BEGIN SOLUTION\n### END SOLUTION",
+            "line 2: '### BEGIN SOLUTION' inside",
+        ),
+        (
+            "## BEGIN SOLUTION\nx = 2\n### END SOLUTION",
+            "line 1: '## BEGIN SOLUTION' looks like a solution marker",
+        ),
         ("### begin solution\nx = 2\n", "looks like a solution marker"),
         ("### BEGIN SOLUTION\n%time x = 2\n### END SOLUTION", "add '# STUB: <code>'"),
     ],
@@ -168,7 +176,9 @@ def test_student_copy_refuses_misplaced_markers():
 
 
 def test_student_copy_drops_widget_state_and_timing():
-    cell = new_code_cell("x = 1", execution_count=3, metadata={"execution": {"iopub.execute_input": "now"}})
+    cell = new_code_cell(
+        "x = 1", execution_count=3, metadata={"execution": {"iopub.execute_input": "now"}}
+    )
     cell.outputs = [nbformat.v4.new_output("stream", text="1\n")]
     nb = new_notebook(cells=[cell], metadata={"widgets": {"state": {}}})
     student = make_student_copy(nb)
@@ -187,19 +197,29 @@ def write_notebook(path, *cells):
 
 def test_main_writes_copies_of_a_folder(tmp_path, capsys):
     source = tmp_path / "notebooks"
-    exercise_cell = new_code_cell("### BEGIN SOLUTION\nx = 1\n### END SOLUTION", metadata={"tags": ["exercise"]})
+    exercise_cell = new_code_cell(
+        "### BEGIN SOLUTION\nx = 1\n### END SOLUTION", metadata={"tags": ["exercise"]}
+    )
     write_notebook(source / "01.ipynb", exercise_cell)
-    write_notebook(source / "part" / "02.ipynb", new_markdown_cell("worked", metadata={"tags": ["solution"]}))
+    write_notebook(
+        source / "part" / "02.ipynb", new_markdown_cell("worked", metadata={"tags": ["solution"]})
+    )
     (source / ".ipynb_checkpoints").mkdir()
     write_notebook(source / ".ipynb_checkpoints" / "01-checkpoint.ipynb")
     assert main([str(source), "-o", str(tmp_path / "student")]) == 0
     out = capsys.readouterr().out
-    assert "wrote 2 student notebook(s)" in out and "removed 1 solution block(s) and 1 solution cell(s)" in out
+    assert (
+        "wrote 2 student notebook(s)" in out
+        and "removed 1 solution block(s) and 1 solution cell(s)" in out
+    )
     first = nbformat.read(tmp_path / "student" / "01.ipynb", as_version=4)
     assert first.cells[0].source == "x = None  # YOUR CODE HERE"
     assert nbformat.read(tmp_path / "student" / "part" / "02.ipynb", as_version=4).cells == []
     assert not (tmp_path / "student" / ".ipynb_checkpoints").exists()
-    assert sorted(p.name for p in (tmp_path / "student").iterdir()) == ["01.ipynb", "part"]  # no temp files left
+    assert sorted(p.name for p in (tmp_path / "student").iterdir()) == [
+        "01.ipynb",
+        "part",
+    ]  # no temp files left
     # writing again (and into a folder inside the source) is fine
     assert main([str(source), "-o", str(source / "student")]) == 0
     assert main([str(source), "-o", str(source / "student")]) == 0
@@ -215,10 +235,15 @@ def test_main_refuses_to_overwrite_and_reports_errors(tmp_path, capsys):
     assert "refusing to overwrite the solution notebook" in capsys.readouterr().err
     assert main([str(tmp_path / "missing"), "-o", str(tmp_path / "out")]) == 1
     assert "does not exist" in capsys.readouterr().err
-    assert main([str(tmp_path), "-o", str(tmp_path / "out")]) == 0  # tmp_path holds notebooks/good.ipynb
+    assert (
+        main([str(tmp_path), "-o", str(tmp_path / "out")]) == 0
+    )  # tmp_path holds notebooks/good.ipynb
     capsys.readouterr()
 
-    write_notebook(source / "bad.ipynb", new_code_cell("### BEGIN SOLUTION\nx = 1", metadata={"tags": ["exercise"]}))
+    write_notebook(
+        source / "bad.ipynb",
+        new_code_cell("### BEGIN SOLUTION\nx = 1", metadata={"tags": ["exercise"]}),
+    )
     assert main([str(source), "-o", str(tmp_path / "student")]) == 1
     err = capsys.readouterr().err
     assert "bad.ipynb: cell 1: line 1: '### BEGIN SOLUTION' is never closed" in err
@@ -280,14 +305,102 @@ def verdicts(lines):
 
 def test_solution_notebook_passes_every_check(executed):
     lines, _ = executed
-    assert verdicts(lines) == dict.fromkeys(["demo.1", "demo.2", "demo.3", "demo.q1", "demo.m1"], "correct")
+    assert verdicts(lines) == dict.fromkeys(
+        ["demo.1", "demo.2", "demo.3", "demo.q1", "demo.m1"], "correct"
+    )
     assert "5 / 5 exercises done in notebook demo" in lines
     assert "sum of squares: 30" in lines
 
 
 def test_student_notebook_runs_and_reports_not_attempted(executed):
     _, lines = executed
-    assert verdicts(lines) == dict.fromkeys(["demo.1", "demo.2", "demo.3", "demo.q1", "demo.m1"], "not attempted")
+    assert verdicts(lines) == dict.fromkeys(
+        ["demo.1", "demo.2", "demo.3", "demo.q1", "demo.m1"], "not attempted"
+    )
     assert "sum of squares: 30" in lines  # the reference answer let the notebook go on
     assert "0 / 5 exercises done in notebook demo" in lines
-    assert "after click: 1 / 5 exercises done in notebook demo" in lines  # re-read `squares` from the kernel
+    assert (
+        "after click: 1 / 5 exercises done in notebook demo" in lines
+    )  # re-read `squares` from the kernel
+
+
+# ------------------------------------------------------------------ answer keys stay out of student copies
+
+NOTEBOOKS = Path(__file__).parent.parent / "notebooks"
+KEY_ARGUMENTS = {"quiz": 1, "match": 1}  # positional arguments allowed: the id only
+ASKING_KEYWORDS = {"quiz": {"choice", "widget"}, "match": {"choices", "widget"}}
+
+
+def answer_keys() -> dict[str, list[str]]:
+    """Notebook number -> every key text its checker module defines: right options, explanations,
+    match definitions (each at least 12 characters: shorter ones are words, not keys)."""
+    import importlib
+    import pkgutil
+
+    import tltutor.checks
+    from tltutor import exercises
+
+    exercises.reset()
+    for module in pkgutil.iter_modules(tltutor.checks.__path__):
+        importlib.reload(importlib.import_module(f"tltutor.checks.{module.name}"))
+    keys: dict[str, list[str]] = {}
+    for quiz in exercises._QUIZZES.values():
+        texts = [quiz.options[i] for i in quiz.right] + [quiz.explanation]
+        keys.setdefault(quiz.id.split(".")[0], []).extend(texts)
+    for match in exercises._MATCHES.values():
+        keys.setdefault(match.id.split(".")[0], []).extend(match.pairs.values())
+    return {
+        number: [text for text in texts if len(text.strip()) >= 12]
+        for number, texts in keys.items()
+    }
+
+
+def keys_in_calls(source: str) -> list[str]:
+    """exercises.quiz/match calls that pass a key (question, options, answer, pairs) in the cell."""
+    import ast
+
+    try:
+        tree = ast.parse(source)
+    except SyntaxError:
+        return []
+    found = []
+    for node in ast.walk(tree):
+        if (
+            isinstance(node, ast.Call)
+            and isinstance(node.func, ast.Attribute)
+            and node.func.attr in KEY_ARGUMENTS
+        ):
+            kind = node.func.attr
+            extra = [k.arg for k in node.keywords if k.arg not in ASKING_KEYWORDS[kind]]
+            if len(node.args) > KEY_ARGUMENTS[kind] or extra:
+                found.append(f"line {node.lineno}: exercises.{kind}(...) with its key in the cell")
+    return found
+
+
+def test_student_copies_hold_no_answer_key():
+    """Issue 15: quiz and match keys live in the checker modules; a student copy shows none of them."""
+    keys = answer_keys()
+    leaks = {}
+    for path in sorted(NOTEBOOKS.glob("[0-9][0-9]_*.ipynb")):
+        student = make_student_copy(nbformat.read(path, as_version=4))
+        text = "\n".join(cell.source for cell in student.cells)
+        found = [
+            f"cell {n}: {problem}"
+            for n, cell in enumerate(student.cells, start=1)
+            if cell.cell_type == "code"
+            for problem in keys_in_calls(cell.source)
+        ]
+        found += [f"key text {key[:60]!r}" for key in keys.get(path.name[:2], []) if key in text]
+        if found:
+            leaks[path.name] = found
+    assert not leaks, "answer keys in student copies:\n" + "\n".join(
+        f"  {name}: " + "; ".join(problems) for name, problems in leaks.items()
+    )
+
+
+def test_the_key_leak_test_finds_keys():
+    assert keys_in_calls('exercises.quiz("00.q1", "Q?", ["a", "b"], 1, explanation="x", choice=c)')
+    assert keys_in_calls('exercises.match("00.m1", pairs, choices=c)')
+    assert not keys_in_calls(
+        'exercises.quiz("00.q1", choice=choice);\nexercises.match("00.m1", choices=c)'
+    )

@@ -33,24 +33,39 @@ def test_fit_is_deterministic_for_a_seed():
     for _ in range(2):
         keras.utils.set_random_seed(3)  # the same initial weights ...
         model = models.freeze(small_model(), unfreeze="all")
-        runs.append(train.fit(model, X, y, num_epochs=2, seed=3, verbose=0).history["loss"])  # ... the same training
+        runs.append(
+            train.fit(model, X, y, num_epochs=2, seed=3, verbose=0).history["loss"]
+        )  # ... the same training
     np.testing.assert_allclose(runs[0], runs[1], rtol=1e-5)
 
 
 def test_early_stopping_stops_and_cosine_schedule_runs():
     model = models.freeze(small_model(), unfreeze="all")
-    history = train.fit(model, X, y, num_epochs=50, lr=1e-6, batch_size=32, validation_split=0.25,
-                        early_stopping=1, schedule="cosine", verbose=0)
+    history = train.fit(
+        model,
+        X,
+        y,
+        num_epochs=50,
+        lr=1e-6,
+        batch_size=32,
+        validation_split=0.25,
+        early_stopping=1,
+        schedule="cosine",
+        verbose=0,
+    )
     assert len(history.history["loss"]) < 50
 
 
-@pytest.mark.parametrize("bad_X, bad_y, match", [
-    (np.full((96, 32, 32, 3), np.nan, "float32"), y, "NaN"),
-    (X, np.arange(96) % 7, "label|class"),
-    (X[0], y[:1], "shape|rank|dimension"),
-    (X, y[:10], "length|same number|match"),
-    (X[:0], y[:0], "empty"),
-])
+@pytest.mark.parametrize(
+    "bad_X, bad_y, match",
+    [
+        (np.full((96, 32, 32, 3), np.nan, "float32"), y, "NaN"),
+        (X, np.arange(96) % 7, "label|class"),
+        (X[0], y[:1], "shape|rank|dimension"),
+        (X, y[:10], "length|same number|match"),
+        (X[:0], y[:0], "empty"),
+    ],
+)
 def test_fit_rejects_bad_input_clearly(bad_X, bad_y, match):
     with pytest.raises((ValueError, TypeError), match=f"(?i){match}"):
         train.fit(small_model(), bad_X, bad_y, num_epochs=1, verbose=0)
@@ -77,14 +92,18 @@ def test_extract_features_cache_hit_and_corruption(tmp_path, monkeypatch):
     assert calls == []  # served from the cache
     (cached,) = list(tmp_path.glob("*.npz"))
     cached.write_bytes(cached.read_bytes()[:100])  # truncated file
-    np.testing.assert_allclose(train.extract_features(base, X, cache_dir=tmp_path), first, rtol=1e-6)
+    np.testing.assert_allclose(
+        train.extract_features(base, X, cache_dir=tmp_path), first, rtol=1e-6
+    )
     assert calls == [1]  # detected and recomputed
 
 
 def test_extract_features_key_changes_with_weights(tmp_path):
     base = models.tlnet(width=4)
     train.extract_features(base, X, cache_dir=tmp_path)
-    base.get_layer("block1_conv1").kernel.assign(np.ones(base.get_layer("block1_conv1").kernel.shape, "float32"))
+    base.get_layer("block1_conv1").kernel.assign(
+        np.ones(base.get_layer("block1_conv1").kernel.shape, "float32")
+    )
     train.extract_features(base, X, cache_dir=tmp_path)
     assert len(list(tmp_path.glob("*.npz"))) == 2
 
@@ -108,7 +127,8 @@ def test_cache_dir_that_is_a_file_warns_and_still_returns(tmp_path):
 def _write_same_key(folder, seed):
     import keras
 
-    from tltutor import models as m, train as t
+    from tltutor import models as m
+    from tltutor import train as t
 
     keras.utils.set_random_seed(0)
     base = m.tlnet(width=4)
@@ -126,21 +146,27 @@ def test_two_processes_sharing_the_cache_lose_nothing(tmp_path):
 
 
 def test_train_head_learns_separable_features():
-    features = np.concatenate([RNG.normal(-2, 1, (50, 8)), RNG.normal(2, 1, (50, 8))]).astype("float32")
+    features = np.concatenate([RNG.normal(-2, 1, (50, 8)), RNG.normal(2, 1, (50, 8))]).astype(
+        "float32"
+    )
     labels = np.repeat([0, 1], 50)
     head = train.train_head(features, labels, num_epochs=30, seed=0)
     assert train.evaluate(head, features, labels) > 0.95
 
 
 def test_linear_probe_then_finetune_returns_two_histories():
-    probe, finetune = train.linear_probe_then_finetune(small_model(), X, y, probe_epochs=1, finetune_epochs=1, verbose=0)
+    probe, finetune = train.linear_probe_then_finetune(
+        small_model(), X, y, probe_epochs=1, finetune_epochs=1, verbose=0
+    )
     assert "loss" in probe.history and "loss" in finetune.history
 
 
 def test_plots_return_figures():
     history = train.fit(small_model(), X, y, num_epochs=1, verbose=0)
     assert train.plot_history(history).axes
-    assert train.learning_curve_plot({"scratch": {5: 0.3, 20: 0.5}, "finetune": {5: 0.5, 20: 0.6}}).axes
+    assert train.learning_curve_plot(
+        {"scratch": {5: 0.3, 20: 0.5}, "finetune": {5: 0.5, 20: 0.6}}
+    ).axes
 
 
 def test_scratch_model_trains_batchnorm_statistics():
@@ -158,12 +184,15 @@ def test_compile_model_choices():
     model = small_model()
     for name, cls in [("adam", "Adam"), ("adamw", "AdamW"), ("sgd", "SGD"), ("rmsprop", "RMSprop")]:
         assert type(train.compile_model(model, optimizer=name).optimizer).__name__ == cls
-    schedule = train.cosine_warmup(1e-3, total_steps=10)
-    assert train.compile_model(model, schedule=schedule).optimizer.learning_rate is not None
+    schedule = train.cosine_warmup(1e-3, total_steps=10, warmup_steps=4)
+    optimizer = train.compile_model(model, lr=5e-2, lr_schedule=schedule).optimizer
+    assert float(optimizer.learning_rate) == 0.0  # the schedule's value at step 0 (warmup), not lr
+    optimizer.iterations.assign(4)
+    assert float(optimizer.learning_rate) == pytest.approx(1e-3)
     with pytest.raises(ValueError, match="optimizer"):
         train.compile_model(model, optimizer="adagrad-plus")
-    with pytest.raises(TypeError, match="schedule"):
-        train.compile_model(model, schedule="cosine")
+    with pytest.raises(TypeError, match="lr_schedule.*fit\\(schedule"):
+        train.compile_model(model, lr_schedule="cosine")
     with pytest.raises(ValueError, match="lr"):
         train.compile_model(model, lr=-1)
     with pytest.raises(TypeError):
@@ -183,16 +212,26 @@ def test_label_smoothing_loss():
 def test_cosine_warmup_values_and_config():
     schedule = train.cosine_warmup(0.1, total_steps=100, warmup_steps=20, final_lr_fraction=0.1)
     values = {step: float(schedule(step)) for step in (0, 10, 20, 60, 100, 150)}
-    assert values[0] == 0.0 and values[10] == pytest.approx(0.05) and values[20] == pytest.approx(0.1)
-    assert values[60] == pytest.approx(0.1 * (0.1 + 0.9 * 0.5)) and values[100] == pytest.approx(0.01)
+    assert (
+        values[0] == 0.0 and values[10] == pytest.approx(0.05) and values[20] == pytest.approx(0.1)
+    )
+    assert values[60] == pytest.approx(0.1 * (0.1 + 0.9 * 0.5)) and values[100] == pytest.approx(
+        0.01
+    )
     assert values[150] == pytest.approx(0.01)  # stays at the floor after the end
     assert float(train.cosine_warmup(0.1, total_steps=10)(0)) == pytest.approx(0.1)  # no warmup
     again = train.CosineWarmup.from_config(schedule.get_config())
     assert float(again(60)) == pytest.approx(values[60])
 
 
-@pytest.mark.parametrize("kwargs", [dict(total_steps=0), dict(total_steps=10, warmup_steps=10),
-                                    dict(total_steps=10, final_lr_fraction=2.0)])
+@pytest.mark.parametrize(
+    "kwargs",
+    [
+        dict(total_steps=0),
+        dict(total_steps=10, warmup_steps=10),
+        dict(total_steps=10, final_lr_fraction=2.0),
+    ],
+)
 def test_cosine_warmup_rejects_bad_arguments(kwargs):
     with pytest.raises(ValueError):
         train.cosine_warmup(1e-3, **kwargs)
@@ -206,11 +245,23 @@ def test_fit_with_augmentation_plateau_and_validation_data():
 
     model = small_model()
     before = [w.copy() for w in model.get_weights()]
-    augment = keras.Sequential([keras.layers.RandomFlip("horizontal"), keras.layers.RandomTranslation(0.1, 0.1)])
-    history = train.fit(model, X[:64], y[:64], num_epochs=2, augment=augment, schedule="plateau",
-                        validation_data=(X[64:], y[64:]), verbose=0)
+    augment = keras.Sequential(
+        [keras.layers.RandomFlip("horizontal"), keras.layers.RandomTranslation(0.1, 0.1)]
+    )
+    history = train.fit(
+        model,
+        X[:64],
+        y[:64],
+        num_epochs=2,
+        augment=augment,
+        schedule="plateau",
+        validation_data=(X[64:], y[64:]),
+        verbose=0,
+    )
     assert {"loss", "val_loss", "val_accuracy"} <= set(history.history)
-    assert any(not np.allclose(a, b) for a, b in zip(before, model.get_weights()))  # the model itself learned
+    assert any(
+        not np.allclose(a, b) for a, b in zip(before, model.get_weights())
+    )  # the model itself learned
     assert model.compiled and 0.0 <= train.evaluate(model, X, y) <= 1.0
 
 
@@ -222,16 +273,19 @@ def test_fit_compile_false_keeps_your_optimizer():
         train.fit(small_model(), X[:32], y[:32], num_epochs=1, compile=False, verbose=0)
 
 
-@pytest.mark.parametrize("kwargs, match", [
-    (dict(schedule="linear"), "schedule"),
-    (dict(early_stopping=0), "early_stopping"),
-    (dict(validation_split=1.5), "validation_split"),
-    (dict(validation_split=0.2, validation_data=(X, y)), "either"),
-    (dict(validation_data=X), "validation_data"),
-    (dict(augment=lambda x: x), "augment"),
-    (dict(num_epochs=0), "num_epochs"),
-    (dict(batch_size=0), "batch_size"),
-])
+@pytest.mark.parametrize(
+    "kwargs, match",
+    [
+        (dict(schedule="linear"), "schedule"),
+        (dict(early_stopping=0), "early_stopping"),
+        (dict(validation_split=1.5), "validation_split"),
+        (dict(validation_split=0.2, validation_data=(X, y)), "either"),
+        (dict(validation_data=X), "validation_data"),
+        (dict(augment=lambda x: x), "augment"),
+        (dict(num_epochs=0), "num_epochs"),
+        (dict(batch_size=0), "batch_size"),
+    ],
+)
 def test_fit_rejects_bad_options(kwargs, match):
     with pytest.raises((ValueError, TypeError), match=match):
         train.fit(small_model(), X, y, verbose=0, **{"num_epochs": 1, **kwargs})
@@ -249,10 +303,10 @@ def test_labels_are_checked_with_hints():
 
 
 def test_verbose_auto_is_quiet_under_pytest(monkeypatch):
-    assert train._verbosity("auto") == 0 and train._verbosity(2) == 2
+    assert train.verbosity("auto") == 0 and train.verbosity(2) == 2
     monkeypatch.delenv("PYTEST_CURRENT_TEST")
     monkeypatch.delenv("TLTUTOR_QUIET", raising=False)
-    assert train._verbosity("auto") == "auto"
+    assert train.verbosity("auto") == "auto"
 
 
 # ---------------------------------------------------------------- features and heads
@@ -264,7 +318,9 @@ def test_extract_features_default_cache_and_no_cache(tmp_path, monkeypatch):
     cached = train.extract_features(base, X[:8])
     assert cached.dtype == np.float32 and cached.shape == (8, 16)
     assert len(list((tmp_path / "cache").glob("*.npz"))) == 1
-    np.testing.assert_allclose(train.extract_features(base, X[:8], cache_dir=False), cached, rtol=1e-6)
+    np.testing.assert_allclose(
+        train.extract_features(base, X[:8], cache_dir=False), cached, rtol=1e-6
+    )
     assert len(list((tmp_path / "cache").glob("*.npz"))) == 1
 
 
@@ -272,7 +328,9 @@ def test_cache_file_with_a_wrong_checksum_is_recomputed(tmp_path):
     base = models.tlnet(width=4)
     first = train.extract_features(base, X[:8], cache_dir=tmp_path)
     (cached,) = tmp_path.glob("*.npz")
-    np.savez(cached, features=np.zeros_like(first), sha256=np.array("0" * 64))  # valid zip, wrong content
+    np.savez(
+        cached, features=np.zeros_like(first), sha256=np.array("0" * 64)
+    )  # valid zip, wrong content
     with pytest.warns(UserWarning, match="damaged"):
         again = train.extract_features(base, X[:8], cache_dir=tmp_path)
     np.testing.assert_allclose(again, first, rtol=1e-6)
@@ -317,7 +375,9 @@ def test_plots_check_their_input():
     figure = train.plot_history({"loss": [1.0, 0.5], "val_loss": [1.2, 0.9]}, metrics="loss")
     assert [line.get_label() for line in figure.axes[0].lines] == ["train", "validation"]
     _, ax = plt.subplots()
-    assert train.learning_curve_plot({"features": {5: 0.5, 100: 0.8}}, title="t", ax=ax) is ax.figure
+    assert (
+        train.learning_curve_plot({"features": {5: 0.5, 100: 0.8}}, title="t", ax=ax) is ax.figure
+    )
     with pytest.raises(ValueError, match="results"):
         train.learning_curve_plot({"features": 0.5})
     plt.close("all")
@@ -348,4 +408,6 @@ def test_truncated_cache_file_is_detected_and_rebuilt(tmp_path):
     with pytest.warns(UserWarning, match="damaged"):
         again = train.extract_features(base, X, cache_dir=tmp_path)
     np.testing.assert_array_equal(again, expected)
-    np.testing.assert_array_equal(train.extract_features(base, X, cache_dir=tmp_path), expected)  # rebuilt file is good
+    np.testing.assert_array_equal(
+        train.extract_features(base, X, cache_dir=tmp_path), expected
+    )  # rebuilt file is good

@@ -30,11 +30,24 @@ backends. A typical run:
 from __future__ import annotations
 
 import math
-import numbers
 
 import keras
 import numpy as np
 from keras import ops
+
+from tltutor.validation import (
+    check_base,
+    check_batch_size,
+    check_feature_pair,
+    check_images,
+    check_inputs,
+    check_int,
+    check_labels,
+    check_lr,
+    check_num_classes,
+    check_number,
+    check_seed,
+)
 
 __all__ = [
     "CoralLoss",
@@ -72,22 +85,29 @@ def mmd(Fs, Ft, *, kernel: str = "rbf", bandwidth: float | None = None) -> float
     >>> mmd([[0.0], [2.0]], [[5.0], [7.0]], kernel="linear")   # (1 - 6)²
     25.0
     """
-    Fs, Ft = _check_feature_pair(Fs, Ft)
+    Fs, Ft = check_feature_pair(Fs, Ft)
     if kernel not in ("rbf", "linear"):
         raise ValueError(f"kernel must be 'rbf' or 'linear'; got {kernel!r}")
-    if bandwidth is not None and (
-        isinstance(bandwidth, bool) or not isinstance(bandwidth, numbers.Real) or not 0 < bandwidth < math.inf
-    ):
-        raise ValueError(f"bandwidth must be a positive number or None (median heuristic); got {bandwidth!r}")
+    if bandwidth is not None:
+        check_number(
+            bandwidth,
+            "bandwidth",
+            low=0,
+            low_open=True,
+            example="1.0 (or None: the median heuristic)",
+        )
     if kernel == "linear":
         gap = Fs.mean(axis=0) - Ft.mean(axis=0)
         return float(gap @ gap)
-    pooled = ops.convert_to_tensor(np.concatenate([Fs, Ft]), dtype="float64" if _x64() else "float32")
+    pooled, scale = _centred(np.concatenate([Fs, Ft]))
+    pooled = ops.convert_to_tensor(pooled, dtype="float64" if _x64() else "float32")
     squared = _squared_distances(pooled, pooled)
     if bandwidth is None:
         distances = ops.convert_to_numpy(squared)[np.triu_indices(len(Fs) + len(Ft), k=1)]
         median = float(np.median(distances))
         bandwidth = math.sqrt(median) if median > 0 else 1.0  # all points equal: any bandwidth
+    else:
+        bandwidth = float(bandwidth) / scale  # in the units of the rescaled features
     gram = ops.convert_to_numpy(ops.exp(-squared / (2.0 * float(bandwidth) ** 2))).astype("float64")
     n = len(Fs)
     value = gram[:n, :n].mean() + gram[n:, n:].mean() - 2.0 * gram[:n, n:].mean()
@@ -114,13 +134,15 @@ def proxy_a_distance(Fs, Ft, *, seed: int = 0) -> float:
     from sklearn.pipeline import make_pipeline
     from sklearn.preprocessing import StandardScaler
 
-    Fs, Ft = _check_feature_pair(Fs, Ft, min_rows=2)
-    seed = _check_seed(seed)
+    Fs, Ft = check_feature_pair(Fs, Ft, min_rows=2)
+    seed = check_seed(seed)
     rng = np.random.default_rng(seed)
     n = min(len(Fs), len(Ft))
     Fs, Ft = Fs[np.sort(rng.permutation(len(Fs))[:n])], Ft[np.sort(rng.permutation(len(Ft))[:n])]
     X, domain = np.concatenate([Fs, Ft]), np.repeat([0, 1], n)
-    X_train, X_test, d_train, d_test = train_test_split(X, domain, test_size=0.5, stratify=domain, random_state=seed)
+    X_train, X_test, d_train, d_test = train_test_split(
+        X, domain, test_size=0.5, stratify=domain, random_state=seed
+    )
     classifier = make_pipeline(StandardScaler(), LogisticRegression(max_iter=1000))
     error = float(np.mean(classifier.fit(X_train, d_train).predict(X_test) != d_test))
     return 2.0 * (1.0 - 2.0 * min(error, 1.0 - error))
@@ -150,8 +172,10 @@ def adabn(model: keras.Model, X_target, *, batch_size: int = 256) -> keras.Model
     from tltutor import models
 
     if not isinstance(model, keras.Model):
-        raise TypeError(f"model must be a keras.Model (a base or a classifier); got {type(model).__name__}")
-    X_target = models._check_images(X_target, model=model, name="X_target")
+        raise TypeError(
+            f"model must be a keras.Model (a base or a classifier); got {type(model).__name__}"
+        )
+    X_target = check_images(X_target, model=model, name="X_target")
     copy = keras.models.clone_model(model)
     copy.set_weights(model.get_weights())
     return models.recalibrate_bn(copy, X_target, batch_size=batch_size)
@@ -182,7 +206,9 @@ def coral_loss(fs, ft):
     dtype = "float64" if "64" in str(fs.dtype) or "64" in str(ft.dtype) else "float32"
     fs, ft = ops.cast(fs, dtype), ops.cast(ft, dtype)
     d = fs.shape[1]
-    gap = _covariance(fs, ops.ones((ops.shape(fs)[0],), dtype)) - _covariance(ft, ops.ones((ops.shape(ft)[0],), dtype))
+    gap = _covariance(fs, ops.ones((ops.shape(fs)[0],), dtype)) - _covariance(
+        ft, ops.ones((ops.shape(ft)[0],), dtype)
+    )
     return ops.sum(ops.square(gap)) / (4.0 * d * d)
 
 
@@ -241,12 +267,14 @@ class GradientReversal(keras.layers.Layer):
 
     def __init__(self, strength: float = 1.0, schedule_steps: int | None = None, **kwargs):
         super().__init__(**kwargs)
-        if isinstance(strength, bool) or not isinstance(strength, numbers.Real) or not 0 <= strength < math.inf:
-            raise ValueError(f"strength must be a number >= 0 (the reversed gradient's scale); got {strength!r}")
-        if schedule_steps is not None and (
-            isinstance(schedule_steps, bool) or not isinstance(schedule_steps, numbers.Integral) or schedule_steps < 1
-        ):
-            raise ValueError(f"schedule_steps must be None (constant strength) or a positive int; got {schedule_steps!r}")
+        check_number(strength, "strength", low=0, example="1.0 (the reversed gradient's scale)")
+        if schedule_steps is not None:
+            check_int(
+                schedule_steps,
+                "schedule_steps",
+                minimum=1,
+                example=" such as 1000, or None (constant strength)",
+            )
         self.strength = float(strength)
         self.schedule_steps = None if schedule_steps is None else int(schedule_steps)
         self.step = self.add_weight(shape=(), initializer="zeros", trainable=False, name="step")
@@ -268,7 +296,11 @@ class GradientReversal(keras.layers.Layer):
         return input_shape
 
     def get_config(self):
-        return {**super().get_config(), "strength": self.strength, "schedule_steps": self.schedule_steps}
+        return {
+            **super().get_config(),
+            "strength": self.strength,
+            "schedule_steps": self.schedule_steps,
+        }
 
 
 # --------------------------------------------------------------------------- models and training
@@ -287,11 +319,13 @@ def coral_model(base: keras.Model, num_classes: int) -> keras.Model:
     >>> {name: tuple(output.shape) for name, output in coral_model(models.tlnet(width=4), 3).output.items()}
     {'label': (None, 3), 'domain': (None, 16)}
     """
-    _check_base(base)
-    num_classes = _check_num_classes(num_classes)
+    check_base(base)
+    num_classes = check_num_classes(num_classes)
     inputs = keras.Input(base.input_shape[1:], name="pixels")
     features = base(inputs)
-    label = keras.layers.Dense(num_classes, activation="softmax", name="head", dtype="float32")(features)
+    label = keras.layers.Dense(num_classes, activation="softmax", name="head", dtype="float32")(
+        features
+    )
     domain = keras.layers.Identity(name="domain_features", dtype="float32")(features)
     return keras.Model(inputs, {"label": label, "domain": domain}, name="coral_model")
 
@@ -314,13 +348,14 @@ def dann_model(
     >>> {name: tuple(output.shape) for name, output in dann_model(models.tlnet(width=4), 3).output.items()}
     {'label': (None, 3), 'domain': (None, 1)}
     """
-    _check_base(base)
-    num_classes = _check_num_classes(num_classes)
-    if isinstance(domain_units, bool) or not isinstance(domain_units, numbers.Integral) or domain_units < 1:
-        raise ValueError(f"domain_units must be a positive int; got {domain_units!r}")
+    check_base(base)
+    num_classes = check_num_classes(num_classes)
+    check_int(domain_units, "domain_units", minimum=1)
     inputs = keras.Input(base.input_shape[1:], name="pixels")
     features = base(inputs)
-    label = keras.layers.Dense(num_classes, activation="softmax", name="head", dtype="float32")(features)
+    label = keras.layers.Dense(num_classes, activation="softmax", name="head", dtype="float32")(
+        features
+    )
     x = GradientReversal(strength, schedule_steps, name="gradient_reversal")(features)
     x = keras.layers.Dense(int(domain_units), activation="relu", name="domain_hidden")(x)
     domain = keras.layers.Dense(1, name="domain_logit", dtype="float32")(x)
@@ -360,11 +395,13 @@ def fit_coral(
     >>> "domain_loss" in history.history
     True
     """
-    _check_weight(weight)
+    check_number(weight, "weight", low=0, example="1.0 (the adaptation loss's weight)")
     Xs, ys, Xt, num_classes = _check_domains(base, Xs, ys, Xt, num_classes)
-    keras.utils.set_random_seed(_check_seed(seed))
+    keras.utils.set_random_seed(check_seed(seed))
     model = coral_model(base, num_classes)
-    history = _fit(model, CoralLoss(), None, Xs, ys, Xt, weight, num_epochs, lr, batch_size, seed, verbose)
+    history = _fit(
+        model, CoralLoss(), None, Xs, ys, Xt, weight, num_epochs, lr, batch_size, seed, verbose
+    )
     return _classifier(model), history
 
 
@@ -376,7 +413,7 @@ def fit_dann(
     *,
     weight: float = 1.0,
     strength: float = 1.0,
-    schedule: bool = True,
+    ramp_up: bool = True,
     num_classes: int | None = None,
     num_epochs: int = 5,
     lr: float = 1e-3,
@@ -389,7 +426,7 @@ def fit_dann(
     The loss is the cross-entropy on the labelled source images plus ``weight`` times the domain
     classifier's binary cross-entropy on every image; the gradient reversal between the features
     and the domain classifier makes the features work *against* it, with lambda rising from 0 to
-    ``strength`` over the training (``schedule=False``: constant ``strength``). The history's
+    ``strength`` over the training (``ramp_up=False``: constant ``strength``). The history's
     ``domain_accuracy`` near 0.5 means the domains look alike to the domain classifier. Data,
     epochs and BatchNorm as in :func:`fit_coral`.
 
@@ -400,29 +437,44 @@ def fit_dann(
     >>> classifier.output_shape
     (None, 2)
     """
-    _check_weight(weight)
-    if not isinstance(schedule, bool):
-        raise TypeError(f"schedule must be True (lambda ramps up) or False (constant); got {schedule!r}")
+    check_number(weight, "weight", low=0, example="1.0 (the adaptation loss's weight)")
+    if not isinstance(ramp_up, bool):
+        raise TypeError(
+            f"ramp_up must be True (lambda ramps up from 0) or False (constant strength); got {ramp_up!r}"
+        )
     Xs, ys, Xt, num_classes = _check_domains(base, Xs, ys, Xt, num_classes)
-    _check_batch(num_epochs, batch_size)
-    keras.utils.set_random_seed(_check_seed(seed))
+    check_int(num_epochs, "num_epochs", minimum=1)
+    check_batch_size(batch_size, minimum=2, why=" such as 32 (each batch mixes both domains)")
+    keras.utils.set_random_seed(check_seed(seed))
     steps = num_epochs * math.ceil(2 * len(Xs) / batch_size)
-    model = dann_model(base, num_classes, strength=strength, schedule_steps=steps if schedule else None)
+    model = dann_model(
+        base, num_classes, strength=strength, schedule_steps=steps if ramp_up else None
+    )
     metric = keras.metrics.BinaryAccuracy(name="accuracy", threshold=0.0)  # on logits
     loss = keras.losses.BinaryCrossentropy(from_logits=True)
-    history = _fit(model, loss, metric, Xs, ys, Xt, weight, num_epochs, lr, batch_size, seed, verbose)
+    history = _fit(
+        model, loss, metric, Xs, ys, Xt, weight, num_epochs, lr, batch_size, seed, verbose
+    )
     return _classifier(model), history
 
 
-def _fit(model, domain_loss, domain_metric, Xs, ys, Xt, weight, num_epochs, lr, batch_size, seed, verbose):
+def _fit(
+    model, domain_loss, domain_metric, Xs, ys, Xt, weight, num_epochs, lr, batch_size, seed, verbose
+):
     """Compile ``model`` (outputs "label" and "domain") and fit it on freshly mixed domains every epoch."""
     from tltutor import train
 
-    _check_batch(num_epochs, batch_size)
-    train._check_lr(lr)
+    check_int(num_epochs, "num_epochs", minimum=1)
+    check_batch_size(batch_size, minimum=2, why=" such as 32 (each batch mixes both domains)")
+    check_lr(lr)
     model.compile(
         optimizer=keras.optimizers.Adam(learning_rate=lr),
-        loss={"label": keras.losses.SparseCategoricalCrossentropy(reduction="mean_with_sample_weight"), "domain": domain_loss},
+        loss={
+            "label": keras.losses.SparseCategoricalCrossentropy(
+                reduction="mean_with_sample_weight"
+            ),
+            "domain": domain_loss,
+        },
         loss_weights={"label": 1.0, "domain": float(weight)},
         weighted_metrics={"label": ["accuracy"]},
         metrics={"domain": [domain_metric]} if domain_metric is not None else None,
@@ -432,8 +484,14 @@ def _fit(model, domain_loss, domain_metric, Xs, ys, Xt, weight, num_epochs, lr, 
     for epoch in range(num_epochs):
         X, y, sample_weight = _mix(Xs, ys, Xt, rng)
         epoch_history = model.fit(
-            X, y, sample_weight=sample_weight, batch_size=batch_size, epochs=epoch + 1, initial_epoch=epoch,
-            verbose=train._verbosity(verbose), shuffle=True,
+            X,
+            y,
+            sample_weight=sample_weight,
+            batch_size=batch_size,
+            epochs=epoch + 1,
+            initial_epoch=epoch,
+            verbose=train.verbosity(verbose),
+            shuffle=True,
         )
         if history is None:
             history = epoch_history
@@ -460,7 +518,11 @@ def _mix(Xs, ys, Xt, rng):
 
 def _classifier(model: keras.Model) -> keras.Model:
     """The pixels -> class probabilities part of a coral_model/dann_model (shares its weights)."""
-    return keras.Model(model.inputs, model.get_layer("head").output, name=model.name.replace("_model", "_classifier"))
+    return keras.Model(
+        model.inputs,
+        model.get_layer("head").output,
+        name=model.name.replace("_model", "_classifier"),
+    )
 
 
 # --------------------------------------------------------------------------- validation
@@ -475,96 +537,35 @@ def _x64() -> bool:
     return bool(jax.config.jax_enable_x64)
 
 
+def _centred(F: np.ndarray) -> tuple[np.ndarray, float]:
+    """``F`` minus its mean, times a power of two that brings its largest value into [0.5, 1); and
+    that factor's inverse.
+
+    Distances do not change with a common offset, but ``|a|² + |b|² - 2 a·b`` computed with a
+    large offset (features all near 1e4, say) loses the difference to rounding, badly so in
+    float32 (JAX's default): 1 % wrong at an offset of 1e3 and 75-97 % at 1e4. Centred, the
+    squared norms are as small as the distances themselves.
+    """
+    F = F - F.mean(axis=0)
+    _, exponent = np.frexp(np.abs(F).max())
+    return np.ldexp(F, -int(exponent)), float(np.ldexp(1.0, int(exponent)))
+
+
 def _squared_distances(A, B):
     """All pairwise squared Euclidean distances between the rows of A and B, in keras.ops."""
-    squared = ops.sum(A * A, axis=1)[:, None] + ops.sum(B * B, axis=1)[None, :] - 2.0 * ops.matmul(A, ops.transpose(B))
+    squared = (
+        ops.sum(A * A, axis=1)[:, None]
+        + ops.sum(B * B, axis=1)[None, :]
+        - 2.0 * ops.matmul(A, ops.transpose(B))
+    )
     return ops.maximum(squared, 0.0)
-
-
-def _check_features(F, name: str, *, min_rows: int = 1) -> np.ndarray:
-    if isinstance(F, (str, bytes)) or F is None:
-        raise TypeError(f"{name} must be a feature matrix (N, D), e.g. from train.extract_features; got {type(F).__name__}")
-    F = np.asarray(F)
-    if F.dtype.kind not in "uif":
-        raise TypeError(f"{name} must hold numbers; got dtype {F.dtype}")
-    if F.ndim != 2:
-        hint = " — one feature vector per row: use F.reshape(len(F), -1)" if F.ndim > 2 else ""
-        hint = " — a single example needs a batch axis: F[None]" if F.ndim == 1 else hint
-        raise ValueError(f"{name} must be a feature matrix of shape (N, D); got shape {F.shape}{hint}")
-    if len(F) < min_rows or F.shape[1] == 0:
-        raise ValueError(f"{name} needs at least {min_rows} row(s) and 1 feature; got shape {F.shape}")
-    if not np.isfinite(F).all():
-        raise ValueError(f"{name} contains NaN or infinite values ({int((~np.isfinite(F)).sum())} of them); clean them first")
-    return F.astype("float64")
-
-
-def _check_feature_pair(Fs, Ft, *, min_rows: int = 1) -> tuple[np.ndarray, np.ndarray]:
-    Fs, Ft = _check_features(Fs, "Fs", min_rows=min_rows), _check_features(Ft, "Ft", min_rows=min_rows)
-    if Fs.shape[1] != Ft.shape[1]:
-        raise ValueError(
-            f"Fs and Ft must have the same number of features; got {Fs.shape[1]} and {Ft.shape[1]} "
-            "(extract both with the same base)"
-        )
-    return Fs, Ft
-
-
-def _check_seed(seed) -> int:
-    if isinstance(seed, bool) or not isinstance(seed, numbers.Integral) or seed < 0:
-        raise ValueError(f"seed must be an int >= 0; got {seed!r}")
-    return int(seed)
-
-
-def _check_base(base) -> None:
-    if not isinstance(base, keras.Model):
-        raise TypeError(f"base must be a keras.Model such as models.tlnet(); got {type(base).__name__}")
-    if len(base.output_shape) != 2:
-        raise ValueError(f"base must output pooled features (N, D); its output shape is {base.output_shape}")
-
-
-def _check_num_classes(num_classes) -> int:
-    if isinstance(num_classes, bool) or not isinstance(num_classes, numbers.Integral) or num_classes < 2:
-        raise ValueError(f"num_classes must be an int >= 2; got {num_classes!r}")
-    return int(num_classes)
-
-
-def _check_weight(weight) -> None:
-    if isinstance(weight, bool) or not isinstance(weight, numbers.Real) or not 0 <= weight < math.inf:
-        raise ValueError(f"weight must be a number >= 0 (the adaptation loss's weight); got {weight!r}")
-
-
-def _check_batch(num_epochs, batch_size) -> None:
-    if isinstance(num_epochs, bool) or not isinstance(num_epochs, numbers.Integral) or num_epochs < 1:
-        raise ValueError(f"num_epochs must be a positive int; got {num_epochs!r}")
-    if isinstance(batch_size, bool) or not isinstance(batch_size, numbers.Integral) or batch_size < 2:
-        raise ValueError(f"batch_size must be an int >= 2 (each batch mixes both domains); got {batch_size!r}")
-
-
-def _check_inputs(base: keras.Model, X, name: str) -> np.ndarray:
-    """Images for an image base (see models._check_images), else a numeric array of the base's input shape."""
-    from tltutor import models
-
-    if len(base.input_shape) == 4:
-        return models._check_images(X, model=base, name=name)
-    if isinstance(X, (str, bytes)) or X is None:
-        raise TypeError(f"{name} must be an array; got {type(X).__name__}")
-    X = np.asarray(X)
-    expected = tuple(base.input_shape[1:])
-    if X.dtype.kind not in "uif" or X.ndim != len(expected) + 1 or any(e not in (None, s) for e, s in zip(expected, X.shape[1:])):
-        raise ValueError(f"{name} must be a numeric array of shape (N, {', '.join(map(str, expected))}); got shape {X.shape}, dtype {X.dtype}")
-    if len(X) == 0:
-        raise ValueError(f"{name} is empty; pass at least one example")
-    if X.dtype.kind == "f" and not np.isfinite(X).all():
-        raise ValueError(f"{name} contains NaN or infinite values; clean them first")
-    return X
 
 
 def _check_domains(base, Xs, ys, Xt, num_classes):
     """Source images and labels and target images that fit ``base``; the number of classes."""
-    from tltutor import train
-
-    _check_base(base)
-    Xs, Xt = _check_inputs(base, Xs, "Xs"), _check_inputs(base, Xt, "Xt")
-    ys = train._check_labels(ys, len(Xs), name="ys", num_classes=num_classes)
+    check_base(base)
+    Xs, Xt = check_inputs(base, Xs, name="Xs"), check_inputs(base, Xt, name="Xt")
+    ys = check_labels(ys, len(Xs), name="ys", num_classes=num_classes)
     if num_classes is None:
         num_classes = max(int(ys.max()) + 1, 2)
-    return Xs, ys, Xt, _check_num_classes(num_classes)
+    return Xs, ys, Xt, check_num_classes(num_classes)

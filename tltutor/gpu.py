@@ -59,7 +59,9 @@ def device_report() -> dict:
     }
 
 
-def setup(*, memory_growth: bool = True, mixed_precision: str | bool = "auto", verbose: bool = True) -> dict:
+def setup(
+    *, memory_growth: bool = True, mixed_precision: str | bool = "auto", verbose: bool = True
+) -> dict:
     """Prepare the accelerator: memory growth, mixed precision; print one line saying what is used.
 
     - TensorFlow: ``memory_growth`` lets several notebooks share one GPU instead of each taking all
@@ -86,10 +88,14 @@ def setup(*, memory_growth: bool = True, mixed_precision: str | bool = "auto", v
             try:
                 tf.config.experimental.set_memory_growth(device, True)
             except RuntimeError:  # the GPU is already in use: the setting is fixed for this process
-                notes.append("memory growth could not be changed (GPU already initialised; call setup first)")
+                notes.append(
+                    "memory growth could not be changed (GPU already initialised; call setup first)"
+                )
     if memory_growth and backend == "jax":
         if "jax" in sys.modules and os.environ.get("XLA_PYTHON_CLIENT_PREALLOCATE") != "false":
-            notes.append("JAX was imported before setup: set XLA_PYTHON_CLIENT_PREALLOCATE=false before starting Python")
+            notes.append(
+                "JAX was imported before setup: set XLA_PYTHON_CLIENT_PREALLOCATE=false before starting Python"
+            )
         os.environ.setdefault("XLA_PYTHON_CLIENT_PREALLOCATE", "false")
     has_gpu = device_report()["gpu"]
     use_mixed = has_gpu if mixed_precision == "auto" else mixed_precision
@@ -97,7 +103,9 @@ def setup(*, memory_growth: bool = True, mixed_precision: str | bool = "auto", v
     report = device_report()
     if verbose:
         where = ", ".join(d for d in report["devices"] if d.startswith("GPU")) or "CPU only"
-        print(f"Keras {keras.__version__} on {report['backend']}: {where}; dtype policy {report['mixed_precision']}")
+        print(
+            f"Keras {keras.__version__} on {report['backend']}: {where}; dtype policy {report['mixed_precision']}"
+        )
         for note in notes:
             print(f"note: {note}")
     return report
@@ -130,20 +138,29 @@ def data_parallel(devices: list[str] | None = None) -> Iterator[list[str]]:
     True
     """
     backend = keras.backend.backend()
-    if devices is not None and (not isinstance(devices, (list, tuple)) or not devices
-                                or not all(isinstance(d, str) for d in devices)):
-        raise TypeError(f"devices must be None or a non-empty list of device names such as ['GPU:0', 'GPU:1']; got {devices!r}")
+    if devices is not None and (
+        not isinstance(devices, (list, tuple))
+        or not devices
+        or not all(isinstance(d, str) for d in devices)
+    ):
+        raise TypeError(
+            f"devices must be None or a non-empty list of device names such as ['GPU:0', 'GPU:1']; got {devices!r}"
+        )
     if backend == "tensorflow":
         import tensorflow as tf
 
-        devices = list(devices or _accelerators_or_cpus([d.name for d in tf.config.list_logical_devices()]))
+        devices = list(
+            devices or _accelerators_or_cpus([d.name for d in tf.config.list_logical_devices()])
+        )
         strategy = tf.distribute.MirroredStrategy(devices=devices)
         with strategy.scope():
             yield devices
     elif backend == "jax":
         import jax
 
-        devices = list(devices or _accelerators_or_cpus([f"{d.platform}:{d.id}" for d in jax.devices()]))
+        devices = list(
+            devices or _accelerators_or_cpus([f"{d.platform}:{d.id}" for d in jax.devices()])
+        )
         with keras.distribution.DataParallel(devices=devices).scope():
             yield devices
     else:

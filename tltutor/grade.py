@@ -76,7 +76,9 @@ DEFAULT_MEMORY_MB = 6144  # address space of a kernel; TensorFlow alone maps abo
 OUTPUT_CAP = 1_000_000  # characters of output kept per cell; the rest is dropped
 FOLDER_CAP = 500 * 2**20  # a student's folder larger than this is not copied
 CHECK_TIME = 300.0  # seconds for the grader's own cell after a check cell
-_VERDICT = re.compile(r"^\[(?:ex|quiz) (?P<id>\S+)\] (?P<status>correct|not yet|not attempted): (?P<message>.*)$")
+_VERDICT = re.compile(
+    r"^\[(?:ex|quiz) (?P<id>\S+)\] (?P<status>correct|not yet|not attempted): (?P<message>.*)$"
+)
 _CHECKS_IMPORT = re.compile(r"tltutor\.checks(?:\s+import\s+|\.)nb(\d\d)\b")
 
 
@@ -113,7 +115,9 @@ def find_submissions(root: str | Path) -> list[Submission]:
     """
     root = Path(root)
     if not root.is_dir():
-        raise GradeError(f"{root} is not a folder: pass the folder that holds one subfolder per student")
+        raise GradeError(
+            f"{root} is not a folder: pass the folder that holds one subfolder per student"
+        )
     if (root / "submitted").is_dir() and not any(root.glob("*.ipynb")):
         root = root / "submitted"  # an nbgrader course folder
     loose = sorted(p.name for p in root.glob("*.ipynb"))
@@ -125,7 +129,8 @@ def find_submissions(root: str | Path) -> list[Submission]:
     found = []
     for folder in sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith(".")):
         notebooks = sorted(
-            p for p in folder.rglob("*.ipynb")
+            p
+            for p in folder.rglob("*.ipynb")
             if not any(part.startswith(".") for part in p.relative_to(folder).parts)
         )
         found += [Submission(folder.name, p.relative_to(folder).as_posix(), p) for p in notebooks]
@@ -172,9 +177,17 @@ CheckCall(kind='quiz', id='00.q1', expression='choice', key=None)]
         if not isinstance(node, ast.Call) or not node.args:
             continue
         func = node.func
-        name = func.attr if isinstance(func, ast.Attribute) else func.id if isinstance(func, ast.Name) else None
+        name = (
+            func.attr
+            if isinstance(func, ast.Attribute)
+            else func.id
+            if isinstance(func, ast.Name)
+            else None
+        )
         first = node.args[0]
-        if name not in ("check", "quiz", "match") or not (isinstance(first, ast.Constant) and isinstance(first.value, str)):
+        if name not in ("check", "quiz", "match") or not (
+            isinstance(first, ast.Constant) and isinstance(first.value, str)
+        ):
             continue
         keywords = {k.arg: k.value for k in node.keywords if k.arg}
         answer_key = {"check": "answer", "quiz": "choice", "match": "choices"}[name]
@@ -187,8 +200,10 @@ CheckCall(kind='quiz', id='00.q1', expression='choice', key=None)]
             extra = {k: v for k, v in keywords.items() if k not in (answer_key, "widget")}
             if len(node.args) > 1 or extra:
                 try:
-                    key = (tuple(ast.literal_eval(a) for a in node.args[1:]),
-                           tuple(sorted((k, ast.literal_eval(v)) for k, v in extra.items())))
+                    key = (
+                        tuple(ast.literal_eval(a) for a in node.args[1:]),
+                        tuple(sorted((k, ast.literal_eval(v)) for k, v in extra.items())),
+                    )
                 except (ValueError, TypeError, SyntaxError):
                     key = ("not a literal",)
         calls.append(CheckCall(name, first.value, expression, key))
@@ -197,7 +212,12 @@ CheckCall(kind='quiz', id='00.q1', expression='choice', key=None)]
 
 def _position(tree: ast.AST, call: CheckCall) -> tuple[int, int]:
     for node in ast.walk(tree):
-        if isinstance(node, ast.Call) and node.args and isinstance(node.args[0], ast.Constant) and node.args[0].value == call.id:
+        if (
+            isinstance(node, ast.Call)
+            and node.args
+            and isinstance(node.args[0], ast.Constant)
+            and node.args[0].value == call.id
+        ):
             return node.lineno, node.col_offset
     return 0, 0
 
@@ -261,11 +281,24 @@ def catalog(number: str, reference: Path | None = DEFAULT_REFERENCE) -> dict[str
         raise GradeError(f"tltutor has no checker module checks/nb{number}.py")
     module = importlib.import_module(f"tltutor.checks.nb{number}")
     mine = lambda item_id: item_id.split(".", 1)[0] == number  # noqa: E731
-    registries = [exercises._EXERCISES, getattr(exercises, "_QUIZZES", {}), getattr(exercises, "_MATCHES", {})]
+    registries = [
+        exercises._EXERCISES,
+        getattr(exercises, "_QUIZZES", {}),
+        getattr(exercises, "_MATCHES", {}),
+    ]
     if not any(mine(i) for registry in registries for i in registry):
-        importlib.reload(module)  # its checkers were forgotten (exercises.reset): register them again
-    items = {i: Item(i, "exercise", e.title, tuple(e.hints)) for i, e in exercises._EXERCISES.items() if mine(i)}
-    for kind, registry in (("quiz", getattr(exercises, "_QUIZZES", {})), ("match", getattr(exercises, "_MATCHES", {}))):
+        importlib.reload(
+            module
+        )  # its checkers were forgotten (exercises.reset): register them again
+    items = {
+        i: Item(i, "exercise", e.title, tuple(e.hints))
+        for i, e in exercises._EXERCISES.items()
+        if mine(i)
+    }
+    for kind, registry in (
+        ("quiz", getattr(exercises, "_QUIZZES", {})),
+        ("match", getattr(exercises, "_MATCHES", {})),
+    ):
         items.update({i: Item(i, kind, q.question) for i, q in registry.items() if mine(i)})
     for call in _reference_calls(number, reference):
         if call.kind != "check" and call.id not in items and mine(call.id):
@@ -282,7 +315,12 @@ def _reference_calls(number: str, reference: Path | None) -> list[CheckCall]:
             cells = json.loads(path.read_text(encoding="utf-8"))["cells"]
         except (OSError, ValueError, KeyError):
             continue
-        return [call for cell in cells if cell.get("cell_type") == "code" for call in check_calls(_source(cell))]
+        return [
+            call
+            for cell in cells
+            if cell.get("cell_type") == "code"
+            for call in check_calls(_source(cell))
+        ]
     return []
 
 
@@ -299,7 +337,10 @@ def grade_choice(item: Item, value: Any) -> tuple[str, str]:
         with contextlib.redirect_stdout(out):
             if item.key is not None:
                 if len(item.key) != 2:
-                    return "error", f"the key of {item.id} in the course's notebook is not written as literals"
+                    return (
+                        "error",
+                        f"the key of {item.id} in the course's notebook is not written as literals",
+                    )
                 args, keywords = item.key
                 ask = exercises.quiz if item.kind == "quiz" else exercises.match
                 ask(item.id, *args, **dict(keywords), widget=False, **{_CHOICE[item.kind]: value})
@@ -326,7 +367,7 @@ def _parse_verdict(text: str, item_id: str) -> tuple[str, str]:
 
 # Runs right after a check cell, in the student's kernel, as a hidden cell (no history). It loads
 # fresh copies of the checker modules from their files and prints one marked JSON verdict.
-_EXERCISE_CELL = r'''
+_EXERCISE_CELL = r"""
 def _tltutor_grade():
     import contextlib, hashlib, importlib, importlib.abc, importlib.util, io, json, os, sys
     files, item_id, expression, marker = {arguments}
@@ -385,10 +426,10 @@ def _tltutor_grade():
 
 _tltutor_grade()
 del _tltutor_grade
-'''
+"""
 
 # Reads a quiz's choice after its cell ran; only plain data leaves the kernel.
-_CHOICE_CELL = r'''
+_CHOICE_CELL = r"""
 def _tltutor_grade():
     import json, numbers, sys
     expression, marker = {arguments}
@@ -419,7 +460,7 @@ def _tltutor_grade():
 
 _tltutor_grade()
 del _tltutor_grade
-'''
+"""
 
 
 def _from_plain(value: Any) -> Any:
@@ -436,7 +477,13 @@ def _from_plain(value: Any) -> Any:
 
 
 def _hashable(value: Any) -> Any:
-    return tuple(value) if isinstance(value, list) else repr(value) if isinstance(value, (dict, set)) else value
+    return (
+        tuple(value)
+        if isinstance(value, list)
+        else repr(value)
+        if isinstance(value, (dict, set))
+        else value
+    )
 
 
 def _module_files(number: str, package: Path = PACKAGE_DIR) -> dict[str, tuple[str, str]]:
@@ -448,7 +495,10 @@ def _module_files(number: str, package: Path = PACKAGE_DIR) -> dict[str, tuple[s
         "tltutor.checks": package / "checks" / "__init__.py",
         f"tltutor.checks.nb{number}": package / "checks" / f"nb{number}.py",
     }
-    return {name: (str(path), hashlib.sha256(path.read_bytes()).hexdigest()) for name, path in paths.items()}
+    return {
+        name: (str(path), hashlib.sha256(path.read_bytes()).hexdigest())
+        for name, path in paths.items()
+    }
 
 
 @contextlib.contextmanager
@@ -468,7 +518,9 @@ def trusted_copy():
         (package / "checks").mkdir(parents=True)
         for source in [*PACKAGE_DIR.glob("*.py"), *PACKAGE_DIR.glob("checks/*.py")]:
             shutil.copyfile(source, package / source.relative_to(PACKAGE_DIR))
-        (package / "__init__.py").write_text('"""A private copy of tltutor\'s checkers, loaded by the grader."""\n')
+        (package / "__init__.py").write_text(
+            '"""A private copy of tltutor\'s checkers, loaded by the grader."""\n'
+        )
         if (PACKAGE_DIR / "_data").is_dir():
             (package / "_data").symlink_to(PACKAGE_DIR / "_data", target_is_directory=True)
         yield package
@@ -485,7 +537,9 @@ class Options:
     memory_mb: int = DEFAULT_MEMORY_MB
     reference: Path | None = DEFAULT_REFERENCE
     output_cap: int = OUTPUT_CAP
-    package: Path = PACKAGE_DIR  # where the kernel loads fresh checkers from (grade() uses a trusted copy)
+    package: Path = (
+        PACKAGE_DIR  # where the kernel loads fresh checkers from (grade() uses a trusted copy)
+    )
 
 
 @dataclass
@@ -528,7 +582,14 @@ def _kernel_manager_class(memory_mb: int, file_mb: int = 1024):
 
     class LimitedKernelManager(AsyncKernelManager):
         def format_kernel_cmd(self, extra_arguments: list[str] | None = None) -> list[str]:
-            return [sys.executable, "-c", wrapper, "-f", self.connection_file, *(extra_arguments or [])]
+            return [
+                sys.executable,
+                "-c",
+                wrapper,
+                "-f",
+                self.connection_file,
+                *(extra_arguments or []),
+            ]
 
     return LimitedKernelManager
 
@@ -545,7 +606,9 @@ def _client_class():
 
         def output(self, outs, msg, display_id, cell_index):
             content = msg.get("content", {})
-            size = len(content.get("text", "")) + sum(len(str(v)) for v in content.get("data", {}).values())
+            size = len(content.get("text", "")) + sum(
+                len(str(v)) for v in content.get("data", {}).values()
+            )
             size += sum(len(line) for line in content.get("traceback", []))
             self.kept[cell_index] = self.kept.get(cell_index, 0) + size
             if self.kept[cell_index] > self.output_cap:
@@ -565,7 +628,9 @@ def grade_notebook(submission: Submission, options: Options) -> Result:
     start = time.perf_counter()
     if not submission.notebook:
         result = Result(submission.student, "", "")
-        result.rows.append(_row(result, "", "error", "no notebook (.ipynb) in this student's folder"))
+        result.rows.append(
+            _row(result, "", "error", "no notebook (.ipynb) in this student's folder")
+        )
         return result
     raw = submission.path.read_bytes()
     result = Result(submission.student, submission.notebook, hashlib.sha256(raw).hexdigest())
@@ -575,16 +640,22 @@ def grade_notebook(submission: Submission, options: Options) -> Result:
         number = notebook_number([], submission.path.name)
         items = _safe_catalog(number, options, result) if number else {}
         reason = f"the notebook cannot be read: {exc}"
-        result.rows += [_row(result, i, "error", reason) for i in items] or [_row(result, "", "error", reason)]
+        result.rows += [_row(result, i, "error", reason) for i in items] or [
+            _row(result, "", "error", reason)
+        ]
         return result
     number = notebook_number(nb.cells, submission.path.name)
     items = _safe_catalog(number, options, result) if number else {}
     if not items:
-        result.rows.append(_row(result, "", "error", "no tltutor exercise found: is this a course notebook?"))
+        result.rows.append(
+            _row(result, "", "error", "no tltutor exercise found: is this a course notebook?")
+        )
         return result
     verdicts: dict[str, tuple[str, str]] = {}
     stopped = _execute(nb, submission, number, items, verdicts, options, result)
-    present = {c.id for cell in nb.cells if cell.cell_type == "code" for c in check_calls(cell.source)}
+    present = {
+        c.id for cell in nb.cells if cell.cell_type == "code" for c in check_calls(cell.source)
+    }
     for item_id, item in items.items():
         if item_id in verdicts:
             status, message = verdicts[item_id]
@@ -593,15 +664,25 @@ def grade_notebook(submission: Submission, options: Options) -> Result:
         elif item_id in present:
             status, message = "not attempted", "its check cell did not run"
         else:
-            status, message = "not attempted", f"the check cell of {item_id} is missing from the notebook"
+            status, message = (
+                "not attempted",
+                f"the check cell of {item_id} is missing from the notebook",
+            )
         result.rows.append(_row(result, item_id, status, message, item))
     result.seconds = time.perf_counter() - start
     return result
 
 
-def _row(result: Result, exercise: str, status: str, message: str, item: Item | None = None) -> dict:
-    row = {"student": result.student, "notebook": result.notebook, "exercise": exercise,
-           "status": status, "message": message}
+def _row(
+    result: Result, exercise: str, status: str, message: str, item: Item | None = None
+) -> dict:
+    row = {
+        "student": result.student,
+        "notebook": result.notebook,
+        "exercise": exercise,
+        "status": status,
+        "message": message,
+    }
     if item is not None:
         row.update(title=item.title, hints=list(item.hints) if status != "correct" else [])
     return row
@@ -625,9 +706,13 @@ def _read_notebook(raw: bytes):
     except UnicodeDecodeError as exc:
         raise ValueError(f"it is not UTF-8 text ({exc.reason})") from None
     except json.JSONDecodeError as exc:
-        raise ValueError(f"it is not valid JSON ({exc.msg}: line {exc.lineno}, column {exc.colno})") from None
+        raise ValueError(
+            f"it is not valid JSON ({exc.msg}: line {exc.lineno}, column {exc.colno})"
+        ) from None
     except Exception as exc:  # nbformat raises several kinds for a broken file
-        raise ValueError(f"it is not a valid notebook ({type(exc).__name__}: {str(exc)[:200]})") from None
+        raise ValueError(
+            f"it is not a valid notebook ({type(exc).__name__}: {str(exc)[:200]})"
+        ) from None
     if not isinstance(nb.get("cells"), list):
         raise ValueError("it has no list of cells")
     return nb
@@ -645,18 +730,40 @@ def _execute(nb, submission, number, items, verdicts, options, result) -> str | 
         if size > FOLDER_CAP:
             return f"the notebook's folder holds {size / 2**20:.0f} MB (the grader copies at most {FOLDER_CAP / 2**20:.0f} MB)"
         scratch = scratch_root / "work"
-        shutil.copytree(folder, scratch, ignore=shutil.ignore_patterns(".ipynb_checkpoints", "__pycache__"), symlinks=True)
+        shutil.copytree(
+            folder,
+            scratch,
+            ignore=shutil.ignore_patterns(".ipynb_checkpoints", "__pycache__"),
+            symlinks=True,
+        )
         client = _client_class()(
-            nb, kernel_manager_class=_kernel_manager_class(options.memory_mb), kernel_name="python3",
-            allow_errors=True, timeout=options.timeout, startup_timeout=120, shutdown_kernel="immediate",
+            nb,
+            kernel_manager_class=_kernel_manager_class(options.memory_mb),
+            kernel_name="python3",
+            allow_errors=True,
+            timeout=options.timeout,
+            startup_timeout=120,
+            shutdown_kernel="immediate",
         )
         client.output_cap, client.kept, client.cut = options.output_cap, {}, set()
         env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"}
         client.km = client.create_kernel_manager()
         try:
-            client.start_new_kernel(cwd=str(scratch), env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            client.start_new_kernel(
+                cwd=str(scratch), env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+            )
             client.start_new_kernel_client()
-            return _run_cells(client, nb, number, items, verdicts, options, result, CellTimeoutError, DeadKernelError)
+            return _run_cells(
+                client,
+                nb,
+                number,
+                items,
+                verdicts,
+                options,
+                result,
+                CellTimeoutError,
+                DeadKernelError,
+            )
         finally:
             with contextlib.suppress(Exception):
                 client._cleanup_kernel()
@@ -670,7 +777,9 @@ def _execute(nb, submission, number, items, verdicts, options, result) -> str | 
         shutil.rmtree(scratch_root, ignore_errors=True)
 
 
-def _run_cells(client, nb, number, items, verdicts, options, result, CellTimeoutError, DeadKernelError) -> str | None:
+def _run_cells(
+    client, nb, number, items, verdicts, options, result, CellTimeoutError, DeadKernelError
+) -> str | None:
     import nbformat
 
     deadline = time.monotonic() + options.timeout
@@ -679,7 +788,9 @@ def _run_cells(client, nb, number, items, verdicts, options, result, CellTimeout
     for index, cell in code_cells:
         remaining = deadline - time.monotonic()
         if remaining <= 0:
-            return f"the notebook ran past the time limit of {options.timeout:g} s before cell {index}"
+            return (
+                f"the notebook ran past the time limit of {options.timeout:g} s before cell {index}"
+            )
         client.timeout = max(1, int(remaining))
         try:
             client.execute_cell(cell, index)
@@ -689,7 +800,9 @@ def _run_cells(client, nb, number, items, verdicts, options, result, CellTimeout
             return f"the kernel died in cell {index} (os._exit, a crash, or out of memory)"
         for output in cell.get("outputs", []):
             if output.get("output_type") == "error" and len(result.notes) < 20:
-                result.notes.append(f"cell {index} raised {output.get('ename')}: {_short(output.get('evalue', ''))}")
+                result.notes.append(
+                    f"cell {index} raised {output.get('ename')}: {_short(output.get('evalue', ''))}"
+                )
         for call in check_calls(cell.source):
             item = items.get(call.id)
             if item is None or (item.kind == "exercise") != (call.kind == "check"):
@@ -705,7 +818,9 @@ def _run_cells(client, nb, number, items, verdicts, options, result, CellTimeout
                 code = _CHOICE_CELL.format(arguments=repr((call.expression, marker)))
             hidden = nbformat.v4.new_code_cell(code)
             nb.cells.append(hidden)
-            client.kept.pop(len(nb.cells) - 1, None)  # each hidden cell has its own output allowance
+            client.kept.pop(
+                len(nb.cells) - 1, None
+            )  # each hidden cell has its own output allowance
             client.timeout = int(CHECK_TIME)
             try:
                 client.execute_cell(hidden, len(nb.cells) - 1, store_history=False)
@@ -713,7 +828,10 @@ def _run_cells(client, nb, number, items, verdicts, options, result, CellTimeout
                 verdicts[call.id] = ("error", f"checking took longer than {CHECK_TIME:g} s")
                 return f"checking {call.id} took longer than {CHECK_TIME:g} s"
             except DeadKernelError:
-                verdicts[call.id] = ("error", "the kernel died while the grader checked this answer")
+                verdicts[call.id] = (
+                    "error",
+                    "the kernel died while the grader checked this answer",
+                )
                 return f"the kernel died while the grader checked {call.id}"
             finally:
                 nb.cells.pop()
@@ -723,10 +841,15 @@ def _run_cells(client, nb, number, items, verdicts, options, result, CellTimeout
 
 def _hidden_verdict(cell, marker: str, item: Item) -> tuple[str, str]:
     """The verdict printed by the grader's hidden cell (only a line with this run's marker counts)."""
-    text = "".join(o.get("text", "") for o in cell.get("outputs", []) if o.get("output_type") == "stream")
-    lines = [line[len(marker):] for line in text.splitlines() if line.startswith(marker)]
+    text = "".join(
+        o.get("text", "") for o in cell.get("outputs", []) if o.get("output_type") == "stream"
+    )
+    lines = [line[len(marker) :] for line in text.splitlines() if line.startswith(marker)]
     if len(lines) != 1:
-        return "error", "the grader's check produced no verdict (did the notebook replace sys.stdout?)"
+        return (
+            "error",
+            "the grader's check produced no verdict (did the notebook replace sys.stdout?)",
+        )
     try:
         payload = json.loads(lines[0])
     except ValueError:
@@ -738,8 +861,13 @@ def _hidden_verdict(cell, marker: str, item: Item) -> tuple[str, str]:
         return "error", f"the grader could not check this answer: {error}"
     if item.kind == "exercise":
         status, message = _parse_verdict(str(payload.get("text", "")), item.id)
-        if status != "correct" and "MemoryError" in message:  # the kernel, not the answer, is out of memory
-            return "error", f"the checker ran out of memory: the notebook had used up the kernel's memory limit ({message})"
+        if (
+            status != "correct" and "MemoryError" in message
+        ):  # the kernel, not the answer, is out of memory
+            return (
+                "error",
+                f"the checker ran out of memory: the notebook had used up the kernel's memory limit ({message})",
+            )
         return status, message
     return grade_choice(item, _from_plain(payload.get("value")))
 
@@ -766,11 +894,17 @@ def _refuse_inside_repository(path: Path) -> None:
 def _check_folders(submissions: Path, out: Path) -> None:
     submissions, out = submissions.resolve(), out.resolve()
     if out.is_relative_to(PACKAGE_DIR):
-        raise GradeError(f"the gradebook {out} would be inside the tltutor package; choose another -o folder")
+        raise GradeError(
+            f"the gradebook {out} would be inside the tltutor package; choose another -o folder"
+        )
     if out.is_relative_to(submissions):
-        raise GradeError(f"the gradebook {out} is inside the submissions {submissions}; choose an -o folder outside it")
+        raise GradeError(
+            f"the gradebook {out} is inside the submissions {submissions}; choose an -o folder outside it"
+        )
     if submissions.is_relative_to(out):
-        raise GradeError(f"the submissions {submissions} are inside the gradebook folder {out}; choose another -o folder")
+        raise GradeError(
+            f"the submissions {submissions} are inside the gradebook folder {out}; choose another -o folder"
+        )
     _refuse_inside_repository(Path(tempfile.gettempdir()))
 
 
@@ -785,12 +919,18 @@ def _slug(name: str) -> str:
 
 
 def _result_path(out: Path, submission: Submission) -> Path:
-    return out / "results" / _slug(submission.student) / f"{_slug(submission.notebook or 'none')}.json"
+    return (
+        out / "results" / _slug(submission.student) / f"{_slug(submission.notebook or 'none')}.json"
+    )
 
 
 def _settings(options: Options) -> str:
     """A digest of what grading depends on: the grader's version, its limits and the package's sources."""
-    digest = hashlib.sha256(json.dumps([GRADER_VERSION, options.timeout, options.memory_mb, options.output_cap]).encode())
+    digest = hashlib.sha256(
+        json.dumps(
+            [GRADER_VERSION, options.timeout, options.memory_mb, options.output_cap]
+        ).encode()
+    )
     for path in sorted([*PACKAGE_DIR.glob("*.py"), *PACKAGE_DIR.glob("checks/*.py")]):
         digest.update(path.name.encode() + hashlib.sha256(path.read_bytes()).digest())
     return digest.hexdigest()
@@ -803,7 +943,9 @@ def _stored(path: Path, submission: Submission, settings: str) -> Result | None:
         stored = Result(**data)
     except (OSError, ValueError, TypeError):
         return None
-    current = hashlib.sha256(submission.path.read_bytes()).hexdigest() if submission.notebook else ""
+    current = (
+        hashlib.sha256(submission.path.read_bytes()).hexdigest() if submission.notebook else ""
+    )
     return stored if stored.sha256 == current and stored.settings == settings else None
 
 
@@ -848,18 +990,25 @@ def grade(
             results[submission] = stored
         else:
             todo.append(submission)
-    log(f"{len(found)} notebooks from {len({s.student for s in found})} students: "
-        f"{len(todo)} to grade, {len(found) - len(todo)} already graded (--force re-grades)")
+    log(
+        f"{len(found)} notebooks from {len({s.student for s in found})} students: "
+        f"{len(todo)} to grade, {len(found) - len(todo)} already graded (--force re-grades)"
+    )
     start = time.perf_counter()
     with trusted_copy() as package:
         options = dataclasses.replace(options, package=package)
         for submission, result in _run_all(todo, out, options, jobs, settings):
             results[submission] = result
             counts = Counter(row["status"] for row in result.rows)
-            log(f"  {submission.student}/{submission.notebook or '-'}: "
-                + ", ".join(f"{counts[s]} {s}" for s in STATUSES if counts[s]) + f" ({result.seconds:.0f} s)")
-    rows = sorted((row for r in results.values() for row in r.rows),
-                  key=lambda r: (r["student"], r["notebook"], _id_key(r["exercise"])))
+            log(
+                f"  {submission.student}/{submission.notebook or '-'}: "
+                + ", ".join(f"{counts[s]} {s}" for s in STATUSES if counts[s])
+                + f" ({result.seconds:.0f} s)"
+            )
+    rows = sorted(
+        (row for r in results.values() for row in r.rows),
+        key=lambda r: (r["student"], r["notebook"], _id_key(r["exercise"])),
+    )
     notes = {(s.student, s.notebook): results[s].notes for s in found}
     write_gradebook(out, rows, notes)
     log(f"graded in {time.perf_counter() - start:.0f} s; gradebook: {out}")
@@ -870,17 +1019,27 @@ def _run_all(todo: list[Submission], out: Path, options: Options, jobs: int, set
     """Grade each submission (in ``jobs`` worker processes); yield (submission, result) as they finish."""
     if jobs == 1 or len(todo) <= 1:
         for submission in todo:
-            yield submission, _grade_and_store(submission, options, str(_result_path(out, submission)), settings)
+            yield (
+                submission,
+                _grade_and_store(submission, options, str(_result_path(out, submission)), settings),
+            )
         return
     import multiprocessing
     from concurrent.futures import ProcessPoolExecutor, as_completed
 
-    with ProcessPoolExecutor(max_workers=jobs, mp_context=multiprocessing.get_context("spawn")) as pool:
-        futures = {pool.submit(_grade_and_store, s, options, str(_result_path(out, s)), settings): s for s in todo}
+    with ProcessPoolExecutor(
+        max_workers=jobs, mp_context=multiprocessing.get_context("spawn")
+    ) as pool:
+        futures = {
+            pool.submit(_grade_and_store, s, options, str(_result_path(out, s)), settings): s
+            for s in todo
+        }
         try:
             for future in as_completed(futures):
                 yield futures[future], future.result()
-        except BaseException:  # Ctrl-C: stop the workers now; their kernels exit with them (JPY_PARENT_PID)
+        except (
+            BaseException
+        ):  # Ctrl-C: stop the workers now; their kernels exit with them (JPY_PARENT_PID)
             for process in list(getattr(pool, "_processes", {}).values()):
                 process.terminate()
             pool.shutdown(wait=False, cancel_futures=True)
@@ -903,7 +1062,9 @@ def _write_atomic(path: Path, text: str | bytes) -> None:
             stream.write(text.encode("utf-8") if isinstance(text, str) else text)
         umask = os.umask(0)
         os.umask(umask)
-        os.chmod(temporary, 0o666 & ~umask)  # mkstemp makes it private; a gradebook file is an ordinary file
+        os.chmod(
+            temporary, 0o666 & ~umask
+        )  # mkstemp makes it private; a gradebook file is an ordinary file
         os.replace(temporary, path)
     except BaseException:
         with contextlib.suppress(OSError):
@@ -927,7 +1088,13 @@ def summarize(rows: Sequence[dict]) -> list[dict]:
     summary = []
     for exercise in sorted({e for e, _ in best}, key=_id_key):
         counts = Counter(status for (e, _), status in best.items() if e == exercise)
-        summary.append({"exercise": exercise, "students": sum(counts.values()), **{s: counts[s] for s in STATUSES}})
+        summary.append(
+            {
+                "exercise": exercise,
+                "students": sum(counts.values()),
+                **{s: counts[s] for s in STATUSES},
+            }
+        )
     return summary
 
 
@@ -951,7 +1118,12 @@ def summary_plot(summary: Sequence[dict], path: Path) -> None:
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 
-    colors = {"correct": "#1a7f37", "not yet": "#e09b3d", "not attempted": "#b8c0c8", "error": "#cf222e"}
+    colors = {
+        "correct": "#1a7f37",
+        "not yet": "#e09b3d",
+        "not attempted": "#b8c0c8",
+        "error": "#cf222e",
+    }
     names = [row["exercise"] for row in summary]
     figure = Figure(figsize=(7, 0.45 * len(names) + 1.4))
     FigureCanvasAgg(figure)
@@ -962,21 +1134,35 @@ def summary_plot(summary: Sequence[dict], path: Path) -> None:
         ax.barh(names, counts, left=left, color=colors[status], label=status)
         left = [a + b for a, b in zip(left, counts)]
     for y, row in enumerate(summary):
-        ax.text(row["correct"] / 2, y, str(row["correct"]) if row["correct"] else "", ha="center", va="center",
-                color="white", fontsize=9)
+        ax.text(
+            row["correct"] / 2,
+            y,
+            str(row["correct"]) if row["correct"] else "",
+            ha="center",
+            va="center",
+            color="white",
+            fontsize=9,
+        )
     ax.invert_yaxis()
     students = max((row["students"] for row in summary), default=0)
     ax.set_xlabel("students")
     ax.set_xlim(0, max(students, 1))
     ax.set_title(f"How many of {students} students got each exercise right")
-    ax.legend(ncol=4, fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.12 - 0.4 / max(len(names), 1)))
+    ax.legend(
+        ncol=4,
+        fontsize=8,
+        loc="upper center",
+        bbox_to_anchor=(0.5, -0.12 - 0.4 / max(len(names), 1)),
+    )
     figure.tight_layout()
     buffer = io.BytesIO()
     figure.savefig(buffer, format="png", dpi=110, metadata={"Software": None})
     _write_atomic(path, buffer.getvalue())
 
 
-def write_gradebook(out: Path, rows: Sequence[dict], notes: dict[tuple[str, str], list[str]]) -> None:
+def write_gradebook(
+    out: Path, rows: Sequence[dict], notes: dict[tuple[str, str], list[str]]
+) -> None:
     """Write grades.csv, the feedback pages and the summary (each file atomically)."""
     columns = ["student", "notebook", "exercise", "status", "message"]
     _write_atomic(out / "grades.csv", _csv(columns, rows))
@@ -1005,9 +1191,15 @@ def feedback_html(student: str, rows: Sequence[dict], notes: dict[str, list[str]
     True
     """
     e = html.escape
-    colors = {"correct": "#1a7f37", "not yet": "#b35900", "not attempted": "#57606a", "error": "#cf222e"}
+    colors = {
+        "correct": "#1a7f37",
+        "not yet": "#b35900",
+        "not attempted": "#57606a",
+        "error": "#cf222e",
+    }
     parts = [
-        "<!DOCTYPE html>", '<html lang="en"><head><meta charset="utf-8">',
+        "<!DOCTYPE html>",
+        '<html lang="en"><head><meta charset="utf-8">',
         f"<title>Feedback for {e(student)}</title>",
         "<style>body{font-family:sans-serif;max-width:60em;margin:2em auto;line-height:1.4}"
         "td,th{border-bottom:1px solid #ddd;padding:.4em;vertical-align:top;text-align:left}"
@@ -1053,18 +1245,46 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "write grades.csv, a feedback page per student and a summary with a plot. "
         "This runs the students' code: grade in a container (see the instructor guide)."
     )
-    parser.add_argument("submissions", type=Path, metavar="SUBMISSIONS",
-                        help="one subfolder per student (an LMS export), or nbgrader's submitted/ folder")
-    parser.add_argument("-o", "--output", type=Path, required=True, metavar="DIR", help="the gradebook folder")
-    parser.add_argument("-j", "--jobs", type=int, default=1, metavar="N", help="notebooks graded at once (default 1)")
-    parser.add_argument("--timeout", type=float, default=DEFAULT_TIMEOUT, metavar="S",
-                        help=f"seconds for each notebook (default {DEFAULT_TIMEOUT:g})")
-    parser.add_argument("--memory-mb", type=int, default=DEFAULT_MEMORY_MB, metavar="MB",
-                        help=f"address-space limit of each kernel, enforced on Linux (default {DEFAULT_MEMORY_MB})")
+    parser.add_argument(
+        "submissions",
+        type=Path,
+        metavar="SUBMISSIONS",
+        help="one subfolder per student (an LMS export), or nbgrader's submitted/ folder",
+    )
+    parser.add_argument(
+        "-o", "--output", type=Path, required=True, metavar="DIR", help="the gradebook folder"
+    )
+    parser.add_argument(
+        "-j",
+        "--jobs",
+        type=int,
+        default=1,
+        metavar="N",
+        help="notebooks graded at once (default 1)",
+    )
+    parser.add_argument(
+        "--timeout",
+        type=float,
+        default=DEFAULT_TIMEOUT,
+        metavar="S",
+        help=f"seconds for each notebook (default {DEFAULT_TIMEOUT:g})",
+    )
+    parser.add_argument(
+        "--memory-mb",
+        type=int,
+        default=DEFAULT_MEMORY_MB,
+        metavar="MB",
+        help=f"address-space limit of each kernel, enforced on Linux (default {DEFAULT_MEMORY_MB})",
+    )
     parser.add_argument("--force", action="store_true", help="grade again what is already graded")
-    parser.add_argument("--reference", type=Path, default=DEFAULT_REFERENCE, metavar="DIR",
-                        help="the course's own notebooks, for quiz keys still written in a notebook "
-                        "(default: notebooks/ of the clone)")
+    parser.add_argument(
+        "--reference",
+        type=Path,
+        default=DEFAULT_REFERENCE,
+        metavar="DIR",
+        help="the course's own notebooks, for quiz keys still written in a notebook "
+        "(default: notebooks/ of the clone)",
+    )
 
 
 def run(args: argparse.Namespace) -> int:
@@ -1073,14 +1293,18 @@ def run(args: argparse.Namespace) -> int:
     rows = grade(args.submissions, args.output, jobs=args.jobs, force=args.force, options=options)
     print()
     print(summary_markdown(summarize(rows)))
-    print(f"\ngrades: {args.output / 'grades.csv'}\nsummary plot: {args.output / 'summary.png'}"
-          f"\nfeedback pages: {args.output / 'feedback'}")
+    print(
+        f"\ngrades: {args.output / 'grades.csv'}\nsummary plot: {args.output / 'summary.png'}"
+        f"\nfeedback pages: {args.output / 'feedback'}"
+    )
     return 0
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """``python -m tltutor.grade ...``: the same as ``python -m tltutor grade ...``."""
-    parser = argparse.ArgumentParser(prog="python -m tltutor grade", description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(
+        prog="python -m tltutor grade", description=__doc__.split("\n\n")[0]
+    )
     add_arguments(parser)
     args = parser.parse_args(argv)
     try:

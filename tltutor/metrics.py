@@ -32,66 +32,20 @@ made it about ten times faster on 2 CPU cores (notebook 06 does this).
 
 from __future__ import annotations
 
-import numbers
-
 import numpy as np
+
+from tltutor.validation import (
+    check_features,
+    check_int,
+    check_labels,
+    check_number,
+    check_scores,
+    check_seed,
+)
 
 __all__ = ["METRICS", "h_score", "kendall_tau", "knn_accuracy", "leep", "logme", "score_sources"]
 
 METRICS: tuple[str, ...] = ("LogME", "LEEP", "H-score", "kNN")
-
-
-# --------------------------------------------------------------------------- input checks
-
-
-def _check_features(features, name: str = "features") -> np.ndarray:
-    """A finite float64 matrix (N, D)."""
-    if isinstance(features, (str, bytes)) or features is None:
-        raise TypeError(f"{name} must be a numeric array (N, D), one row per image; got {type(features).__name__}")
-    features = np.asarray(features)
-    if features.dtype.kind not in "uif":
-        raise TypeError(f"{name} must hold numbers; got dtype {features.dtype}")
-    if features.ndim != 2:
-        hint = " — flatten or pool them first, e.g. features.reshape(len(features), -1)" if features.ndim > 2 else ""
-        hint = " — add a feature axis with features[:, None]" if features.ndim == 1 else hint
-        raise ValueError(f"{name} must have shape (N, D): one row per image; got shape {features.shape}{hint}")
-    if features.shape[1] == 0:
-        raise ValueError(f"{name} has no feature columns (shape {features.shape})")
-    if not np.isfinite(features).all():
-        bad = int((~np.isfinite(features)).sum())
-        raise ValueError(f"{name} contains {bad} NaN or infinite value(s); recompute them (did the base diverge?)")
-    return features.astype(np.float64)
-
-
-def _check_labels(y, n: int, *, name: str = "y") -> np.ndarray:
-    """Integer labels (N,) >= 0 of at least two classes."""
-    if isinstance(y, (str, bytes)) or y is None:
-        raise TypeError(f"{name} must be an array of integer class labels; got {type(y).__name__}")
-    y = np.asarray(y)
-    if y.ndim == 2 and y.shape[1] > 1:
-        raise ValueError(f"{name} must be integer labels of shape (N,); got shape {y.shape} — looks one-hot: use y.argmax(axis=1)")
-    if y.ndim != 1:
-        raise ValueError(f"{name} must be integer labels of shape (N,); got shape {y.shape}")
-    if y.dtype.kind == "f":
-        if not np.isfinite(y).all() or np.any(y != np.round(y)):
-            raise ValueError(f"{name} must hold integer class labels; got non-integer values such as {y[np.argmax(y != np.round(y))]}")
-    elif y.dtype.kind not in "iu":
-        raise TypeError(f"{name} must hold integer class labels; got dtype {y.dtype}")
-    if len(y) != n:
-        raise ValueError(f"features have {n} rows but {name} has {len(y)} labels; they must describe the same images")
-    y = y.astype(np.int64)
-    if y.min() < 0:
-        raise ValueError(f"{name} labels must be >= 0; got {y.min()}")
-    classes = np.unique(y)
-    if len(classes) < 2:
-        raise ValueError(f"{name} has a single class ({classes[0]}); transferability needs at least 2 classes to tell apart")
-    return y
-
-
-def _check_int(value, name: str, minimum: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < minimum:
-        raise ValueError(f"{name} must be an integer >= {minimum}; got {value!r}")
-    return int(value)
 
 
 # --------------------------------------------------------------------------- LogME
@@ -107,8 +61,14 @@ def _evidence_parts(s, projections, y_perp_sq, alpha, beta, n, d):
     m_sq = np.sum(s * (beta * projections / shrink) ** 2)  # ||m||^2, m = beta A^-1 F^T y
     residual = y_perp_sq + np.sum((alpha * projections / shrink) ** 2)  # ||F m - y||^2
     log_det = np.sum(np.log(shrink)) + (d - len(s)) * np.log(alpha)  # log |alpha I + beta F^T F|
-    evidence = (d / 2 * np.log(alpha) + n / 2 * np.log(beta) - log_det / 2 - beta / 2 * residual
-                - alpha / 2 * m_sq - n / 2 * np.log(2 * np.pi))
+    evidence = (
+        d / 2 * np.log(alpha)
+        + n / 2 * np.log(beta)
+        - log_det / 2
+        - beta / 2 * residual
+        - alpha / 2 * m_sq
+        - n / 2 * np.log(2 * np.pi)
+    )
     return m_sq, residual, evidence
 
 
@@ -132,12 +92,12 @@ def logme(features, y, *, max_iter: int = 100, tol: float = 1e-5) -> float:
     >>> round(logme(informative, y), 3), round(logme(noise, y), 3)
     (-0.314, -1.072)
     """
-    F = _check_features(features)
-    y = _check_labels(y, len(F))
-    max_iter = _check_int(max_iter, "max_iter", 1)
-    if not isinstance(tol, numbers.Real) or not tol > 0:
-        raise ValueError(f"tol must be a positive number such as 1e-5; got {tol!r}")
+    F = check_features(features)
+    y = check_labels(y, len(F), min_classes=2)
+    max_iter = check_int(max_iter, "max_iter", minimum=1)
+    tol = check_number(tol, "tol", low=0, low_open=True, example="1e-5")
     n, d = F.shape
+    F = _unit_scale(F)  # the score ignores a global scale; features of size 1e±100 would overflow
     U, singular, _ = np.linalg.svd(F, full_matrices=False)
     s = singular**2
     evidences = []
@@ -145,18 +105,53 @@ def logme(features, y, *, max_iter: int = 100, tol: float = 1e-5) -> float:
         t = (y == label).astype(np.float64)
         projections = U.T @ t
         y_perp_sq = max(float(t @ t - projections @ projections), 0.0)
-        alpha, beta = 1.0, 1.0
-        for _ in range(max_iter):
-            m_sq, residual, _ = _evidence_parts(s, projections, y_perp_sq, alpha, beta, n, d)
-            gamma = np.sum(beta * s / (alpha + beta * s))
-            new_alpha = gamma / max(m_sq, 1e-300)
-            new_beta = (n - gamma) / max(residual, 1e-300)
-            converged = abs(new_alpha / new_beta - alpha / beta) <= tol * alpha / beta
-            alpha, beta = new_alpha, new_beta
-            if converged:
-                break
-        evidences.append(_evidence_parts(s, projections, y_perp_sq, alpha, beta, n, d)[2] / n)
+        evidences.append(
+            _max_evidence(s, projections, y_perp_sq, n, d, max_iter=max_iter, tol=tol) / n
+        )
     return float(np.mean(evidences))
+
+
+def _unit_scale(F: np.ndarray) -> np.ndarray:
+    """``F`` times the power of two that brings its largest absolute value into [0.5, 1).
+
+    A power of two changes no digit of the values (all-zero features stay as they are).
+    """
+    _, exponent = np.frexp(np.abs(F).max())
+    return np.ldexp(F, -int(exponent))
+
+
+def _max_evidence(s, projections, y_perp_sq, n, d, *, max_iter: int, tol: float) -> float:
+    """The log evidence of one target column at the fixed point of (alpha, beta).
+
+    Stops when ``alpha / beta`` or the evidence per example changes by less than ``tol``. When the
+    features span every target column (D >= N), the evidence only approaches its supremum as
+    ``beta`` grows without bound; the iteration then stops once the evidence stops changing, or
+    when a step would leave the finite numbers, keeping the last finite (alpha, beta).
+    """
+    alpha, beta = 1.0, 1.0
+    m_sq, residual, evidence = _evidence_parts(s, projections, y_perp_sq, alpha, beta, n, d)
+    for _ in range(max_iter):
+        gamma = np.sum(beta * s / (alpha + beta * s))
+        # with all-zero features (m = 0, gamma = 0) the evidence does not depend on alpha: keep it
+        new_alpha = gamma / m_sq if m_sq > 0 and gamma > 0 else alpha
+        new_beta = (n - gamma) / residual if residual > 0 else np.inf
+        if not (
+            np.isfinite(new_alpha) and np.isfinite(new_beta) and new_alpha > 0 and new_beta > 0
+        ):
+            break
+        with np.errstate(all="ignore"):
+            new_parts = _evidence_parts(s, projections, y_perp_sq, new_alpha, new_beta, n, d)
+        if not np.all(np.isfinite(new_parts)):
+            break
+        ratio_change = abs(new_alpha / new_beta - alpha / beta) <= tol * alpha / beta
+        evidence_change = (
+            abs(new_parts[2] - evidence) <= tol**2 * n
+        )  # per example, stricter than the ratio
+        alpha, beta = new_alpha, new_beta
+        m_sq, residual, evidence = new_parts
+        if ratio_change or evidence_change:
+            break
+    return float(evidence)
 
 
 # --------------------------------------------------------------------------- LEEP
@@ -186,8 +181,8 @@ def leep(source_probabilities, y) -> float:
     >>> round(leep(np.ones((4, 1)), [0, 1, 0, 1]), 4)     # no source classifier: log(1/2)
     -0.6931
     """
-    theta = _check_features(source_probabilities, "source_probabilities")
-    y = _check_labels(y, len(theta))
+    theta = check_features(source_probabilities, "source_probabilities")
+    y = check_labels(y, len(theta), min_classes=2)
     if theta.min() < 0 or not np.allclose(theta.sum(axis=1), 1.0, atol=1e-3):
         raise ValueError(
             "source_probabilities must be probabilities: each row >= 0 and summing to 1 (a softmax over the "
@@ -198,7 +193,9 @@ def leep(source_probabilities, y) -> float:
     one_hot = np.eye(y.max() + 1)[y]  # (N, C)
     joint = one_hot.T @ theta / len(y)  # P(y, z): (C, Z)
     marginal = joint.sum(axis=0)  # P(z)
-    conditional = np.divide(joint, marginal, out=np.zeros_like(joint), where=marginal > 0)  # P(y | z)
+    conditional = np.divide(
+        joint, marginal, out=np.zeros_like(joint), where=marginal > 0
+    )  # P(y | z)
     likelihood = np.sum(theta * conditional[y], axis=1)  # sum_z theta_i[z] P(y_i | z)
     return float(np.mean(np.log(np.maximum(likelihood, 1e-300))))
 
@@ -223,21 +220,32 @@ def h_score(features, y) -> float:
     >>> h_score([[0.0], [2.0], [4.0], [6.0]], [0, 0, 1, 1])
     0.8
     """
-    F = _check_features(features)
-    y = _check_labels(y, len(F))
-    F = F - F.mean(axis=0)
+    F = check_features(features)
+    y = check_labels(y, len(F), min_classes=2)
+    F = _unit_scale(
+        F - F.mean(axis=0)
+    )  # the score ignores a global scale; F^T F of 1e200 would overflow
     covariance = F.T @ F / len(F)
     labels, index = np.unique(y, return_inverse=True)
     class_means = np.stack([F[index == i].mean(axis=0) for i in range(len(labels))])
     G = class_means[index]  # E[f | y] for every image
     between = G.T @ G / len(F)
-    return float(np.trace(np.linalg.pinv(covariance, rcond=1e-10, hermitian=True) @ between))
+    try:
+        inverse = np.linalg.pinv(covariance, rcond=1e-10, hermitian=True)
+    except np.linalg.LinAlgError as error:
+        raise ValueError(
+            f"h_score could not invert the features' covariance ({error}); check the features for extreme "
+            "or degenerate values, e.g. standardise them with (F - F.mean(0)) / F.std(0)"
+        ) from None
+    return float(np.trace(inverse @ between))
 
 
 # --------------------------------------------------------------------------- kNN
 
 
-def knn_accuracy(features, y, *, k: int = 5, folds: int | None = None, standardize: bool = True, seed: int = 0) -> float:
+def knn_accuracy(
+    features, y, *, k: int = 5, folds: int | None = None, standardize: bool = True, seed: int = 0
+) -> float:
     """Accuracy of a k-nearest-neighbour classifier on ``features``, leave-one-out or k-fold.
 
     ``folds=None`` is leave-one-out: each image is classified by the majority label of its ``k``
@@ -252,27 +260,33 @@ def knn_accuracy(features, y, *, k: int = 5, folds: int | None = None, standardi
     >>> knn_accuracy(X, [0, 1, 0, 1, 0, 1], k=1)       # labels that ignore the features
     0.0
     """
-    F = _check_features(features)
-    y = _check_labels(y, len(F))
-    k = _check_int(k, "k", 1)
+    F = check_features(features)
+    y = check_labels(y, len(F), min_classes=2)
+    k = check_int(k, "k", minimum=1)
     if k >= len(F):
         raise ValueError(f"k={k} needs more than k images; got {len(F)} — lower k")
-    seed = _check_int(seed, "seed", 0)
+    seed = check_seed(seed)
     if standardize:
         spread = F.std(axis=0)
         F = (F - F.mean(axis=0)) / np.where(spread > 0, spread, 1.0)
     fold_of = np.arange(len(F))  # leave-one-out: every image is its own fold
     if folds is not None:
-        folds = _check_int(folds, "folds", 2)
+        folds = check_int(folds, "folds", minimum=2)
         fold_of = _stratified_folds(y, folds, seed)
     squared = np.sum(F**2, axis=1)
     distances = squared[:, None] + squared[None, :] - 2 * F @ F.T
-    distances[fold_of[:, None] == fold_of[None, :]] = np.inf  # never a neighbour from one's own fold
+    distances[fold_of[:, None] == fold_of[None, :]] = (
+        np.inf
+    )  # never a neighbour from one's own fold
     if np.isinf(np.sort(distances, axis=1)[:, k - 1]).any():
-        raise ValueError(f"with folds={folds} some images have fewer than k={k} neighbours outside their fold; lower k or folds")
+        raise ValueError(
+            f"with folds={folds} some images have fewer than k={k} neighbours outside their fold; lower k or folds"
+        )
     nearest = np.argsort(distances, axis=1, kind="stable")[:, :k]  # (N, k), nearest first
     votes = np.zeros((len(F), y.max() + 1))
-    for rank in range(k):  # 1 vote each, plus 2^-(rank+1) (< 1 in total): a tie goes to the nearer neighbour
+    for rank in range(
+        k
+    ):  # 1 vote each, plus 2^-(rank+1) (< 1 in total): a tie goes to the nearer neighbour
         np.add.at(votes, (np.arange(len(F)), y[nearest[:, rank]]), 1.0 + 0.5 ** (rank + 1))
     return float(np.mean(votes.argmax(axis=1) == y))
 
@@ -284,7 +298,9 @@ def _stratified_folds(y: np.ndarray, folds: int, seed: int) -> np.ndarray:
     for label in np.unique(y):
         members = rng.permutation(np.flatnonzero(y == label))
         if len(members) < folds:
-            raise ValueError(f"class {label} has {len(members)} examples, fewer than folds={folds}; lower folds")
+            raise ValueError(
+                f"class {label} has {len(members)} examples, fewer than folds={folds}; lower folds"
+            )
         fold_of[members] = np.arange(len(members)) % folds
     return fold_of
 
@@ -305,7 +321,7 @@ def kendall_tau(a, b) -> float:
     >>> round(kendall_tau([1, 2, 3, 4], [1, 2, 4, 3]), 4)     # one swapped pair of 6: (5 - 1) / 6
     0.6667
     """
-    a, b = (_check_scores(v, name) for v, name in ((a, "a"), (b, "b")))
+    a, b = (check_scores(v, name) for v, name in ((a, "a"), (b, "b")))
     if len(a) != len(b):
         raise ValueError(f"a and b must score the same items; got {len(a)} and {len(b)} values")
     if len(a) < 2:
@@ -318,20 +334,9 @@ def kendall_tau(a, b) -> float:
     return float(np.sum(sign_a * sign_b) / np.sqrt(untied_a * untied_b))
 
 
-def _check_scores(values, name: str) -> np.ndarray:
-    if isinstance(values, (str, bytes)) or values is None:
-        raise TypeError(f"{name} must be a list of numbers; got {type(values).__name__}")
-    if isinstance(values, dict):
-        raise TypeError(f"{name} is a dict; pass the values in a fixed order, e.g. [scores[s] for s in sources]")
-    values = np.asarray(values)
-    if values.ndim != 1 or values.dtype.kind not in "uif":
-        raise ValueError(f"{name} must be a 1-D list of numbers; got shape {values.shape}, dtype {values.dtype}")
-    if not np.isfinite(values).all():
-        raise ValueError(f"{name} contains NaN or infinite values")
-    return values.astype(np.float64)
-
-
-def score_sources(features: dict, y, *, source_probabilities: dict | None = None, k: int = 5) -> dict:
+def score_sources(
+    features: dict, y, *, source_probabilities: dict | None = None, k: int = 5
+) -> dict:
     """Every transferability score of every candidate source: ``{source: {metric: score}}``.
 
     ``features`` maps each source name to its features (N, D) of the same N labelled target images
@@ -349,13 +354,17 @@ def score_sources(features: dict, y, *, source_probabilities: dict | None = None
         raise TypeError("features must be a non-empty dict {source name: features (N, D)}")
     source_probabilities = {} if source_probabilities is None else source_probabilities
     if not isinstance(source_probabilities, dict):
-        raise TypeError("source_probabilities must be a dict {source name: probabilities (N, Z)} or None")
+        raise TypeError(
+            "source_probabilities must be a dict {source name: probabilities (N, Z)} or None"
+        )
     unknown = set(source_probabilities) - set(features)
     if unknown:
-        raise ValueError(f"source_probabilities names sources without features: {sorted(map(str, unknown))}")
+        raise ValueError(
+            f"source_probabilities names sources without features: {sorted(map(str, unknown))}"
+        )
     scores = {}
     for name, F in features.items():
-        F = _check_features(F, f"features[{name!r}]")
+        F = check_features(F, f"features[{name!r}]")
         theta = source_probabilities.get(name, np.ones((len(F), 1)))
         scores[name] = {
             "LogME": logme(F, y),

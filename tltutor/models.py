@@ -14,20 +14,32 @@ vector (N, D). A typical transfer model:
 from __future__ import annotations
 
 import datetime
-import hashlib
 import json
 import os
 import pathlib
-import socket
 import tempfile
-import time
-import warnings
 
 import keras
 import numpy as np
 from keras import layers
 
-BACKBONES: tuple[str, ...] = ("TLNet", "MobileNetV3Small", "MobileNetV2", "EfficientNetB0", "ResNet50")
+from tltutor.validation import (
+    check_backbone,
+    check_batch_size,
+    check_images,
+    check_input_shape,
+    check_momentum,
+    host_reachable,
+    sha256,
+)
+
+BACKBONES: tuple[str, ...] = (
+    "TLNet",
+    "MobileNetV3Small",
+    "MobileNetV2",
+    "EfficientNetB0",
+    "ResNet50",
+)
 
 WEIGHTS_HOST = "storage.googleapis.com"  # where keras.applications downloads ImageNet weights from
 
@@ -61,15 +73,19 @@ def tlnet(
     >>> [layer.name for layer in base.layers[2:5]]
     ['block1_conv1', 'block1_bn1', 'block1_relu1']
     """
-    input_shape = _check_input_shape(input_shape, min_size=8)
+    input_shape = check_input_shape(input_shape, min_size=8)
     if isinstance(width, bool) or not isinstance(width, int) or width < 1:
-        raise ValueError(f"width must be a positive int (channels of the first block); got {width!r}")
-    _check_momentum(bn_momentum)
+        raise ValueError(
+            f"width must be a positive int (channels of the first block); got {width!r}"
+        )
+    check_momentum(bn_momentum)
     inputs = keras.Input(input_shape, name="pixels")
     x = layers.Rescaling(1 / 255, name="rescale")(inputs)
     for block, filters in enumerate((width, 2 * width, 4 * width), start=1):
         for i in (1, 2):
-            x = layers.Conv2D(filters, 3, padding="same", use_bias=False, name=f"block{block}_conv{i}")(x)
+            x = layers.Conv2D(
+                filters, 3, padding="same", use_bias=False, name=f"block{block}_conv{i}"
+            )(x)
             x = layers.BatchNormalization(momentum=bn_momentum, name=f"block{block}_bn{i}")(x)
             x = layers.ReLU(name=f"block{block}_relu{i}")(x)
         x = layers.MaxPooling2D(name=f"block{block}_pool")(x)
@@ -93,7 +109,7 @@ class CaffePreprocessing(layers.Layer):
 
 
 def get_base(
-    name: str = "TLNet",
+    arch: str = "TLNet",
     *,
     weights: str | None | os.PathLike = "course",
     input_shape=(32, 32, 3),
@@ -103,13 +119,14 @@ def get_base(
 ) -> keras.Model:
     """A backbone that maps raw pixels (N, H, W, 3) in [0, 255] to pooled features (N, D).
 
-    ``name`` is one of ``BACKBONES`` (case-insensitive). ``weights`` is
+    ``arch`` is one of ``BACKBONES`` (case-insensitive; ``name`` is only ever a Keras model's name,
+    as in :func:`build_model`). ``weights`` is
 
-    - ``"course"``: the course-pretrained source checkpoint ``<name>_source.weights.h5`` (and its
+    - ``"course"``: the course-pretrained source checkpoint ``<arch>_source.weights.h5`` (and its
       ``.json`` metadata) from ``weights_dir``, else ``$TLTUTOR_WEIGHTS_DIR``, else ``tltutor/_data``;
-      its sha256 is checked before loading. Create it with ``python -m tltutor pretrain --arch <name>``.
+      its sha256 is checked before loading. Create it with ``python -m tltutor pretrain --arch <arch>``.
       ``source`` picks which course checkpoint: ``"backgrounds"`` (the default source) or another
-      name of :data:`tltutor.data.SOURCE_DOMAINS` (the model zoo, ``<name>_source-<source>.weights.h5``).
+      name of :data:`tltutor.data.SOURCE_DOMAINS` (the model zoo, ``<arch>_source-<source>.weights.h5``).
     - ``"imagenet"``: the ``keras.applications`` weights (downloaded once into ``~/.keras/models``);
       offline, a RuntimeError says how to get them within seconds.
     - ``None``: random initialisation.
@@ -122,10 +139,10 @@ def get_base(
     >>> base.name, base.output_shape
     ('mobilenetv2_base', (None, 1280))
     """
-    arch = _canonical_name(name)
-    input_shape = _check_input_shape(input_shape, min_size=8 if arch == "TLNet" else 32)
+    arch = _backbone(arch)
+    input_shape = check_input_shape(input_shape, min_size=8 if arch == "TLNet" else 32)
     if bn_momentum is not None:
-        _check_momentum(bn_momentum)
+        check_momentum(bn_momentum)
     if weights is None:
         base = _build(arch, input_shape)
     elif isinstance(weights, str) and weights == "course":
@@ -149,9 +166,15 @@ def _build(arch: str, input_shape: tuple, weights: str | None = None) -> keras.M
     """The architecture with preprocessing inside; ``weights`` is passed on to keras.applications."""
     common = dict(input_shape=input_shape, include_top=False, pooling="avg", weights=weights)
     if arch == "TLNet":
-        return tlnet(input_shape) if weights is None else _weights_file_into(tlnet(input_shape), weights)
+        return (
+            tlnet(input_shape)
+            if weights is None
+            else _weights_file_into(tlnet(input_shape), weights)
+        )
     if arch == "MobileNetV3Small":  # rescales to [-1, 1] itself
-        return keras.applications.MobileNetV3Small(include_preprocessing=True, name="mobilenetv3small_base", **common)
+        return keras.applications.MobileNetV3Small(
+            include_preprocessing=True, name="mobilenetv3small_base", **common
+        )
     if arch == "EfficientNetB0":  # rescales and normalises itself
         return keras.applications.EfficientNetB0(name="efficientnetb0_base", **common)
     inputs = keras.Input(input_shape, name="pixels")
@@ -171,24 +194,32 @@ def _build_imagenet(arch: str, input_shape: tuple) -> keras.Model:
             "(course-pretrained) or weights=None, or pick one of "
             f"{', '.join(b for b in BACKBONES if b != 'TLNet')} for ImageNet weights."
         )
-    rows = input_shape[0] if input_shape[0] == input_shape[1] and input_shape[0] in (96, 128, 160, 192, 224) else 224
+    rows = (
+        input_shape[0]
+        if input_shape[0] == input_shape[1] and input_shape[0] in (96, 128, 160, 192, 224)
+        else 224
+    )
     file_name = _IMAGENET_FILES[arch].format(rows=rows)
     cached = _keras_cached_file(file_name)
     if cached is None and not _weights_host_reachable():
-        raise RuntimeError(_imagenet_help(arch, file_name, f"{WEIGHTS_HOST} cannot be reached (offline?)", rows))
+        raise RuntimeError(
+            _imagenet_help(arch, file_name, f"{WEIGHTS_HOST} cannot be reached (offline?)", rows)
+        )
     if cached is not None:
         return _build(arch, input_shape, weights=str(cached))
     try:
         return _build(arch, input_shape, weights="imagenet")
     except Exception as error:  # keras raises a bare Exception on download failures
-        raise RuntimeError(_imagenet_help(arch, file_name, f"the download failed: {error}", rows)) from error
+        raise RuntimeError(
+            _imagenet_help(arch, file_name, f"the download failed: {error}", rows)
+        ) from error
 
 
 def _imagenet_help(arch: str, file_name: str, reason: str, rows: int = 224) -> str:
     return (
         f"ImageNet weights for {arch} are not in ~/.keras/models/ and {reason}. To use them: on a machine "
-        f"with internet run `python -c \"import keras; keras.applications.{arch}("
-        f"include_top=False, input_shape=({rows}, {rows}, 3))\"`, "
+        f'with internet run `python -c "import keras; keras.applications.{arch}('
+        f'include_top=False, input_shape=({rows}, {rows}, 3))"`, '
         f"copy ~/.keras/models/{file_name} into ~/.keras/models/ here, or pass weights='/path/to/{file_name}'. "
         "Offline, weights='course' (the course-pretrained lab checkpoint) or weights=None work."
     )
@@ -196,7 +227,11 @@ def _imagenet_help(arch: str, file_name: str, reason: str, rows: int = 224) -> s
 
 def _keras_cached_file(file_name: str) -> pathlib.Path | None:
     """The file in Keras' download cache (``$KERAS_HOME``, ``~/.keras`` or ``/tmp/.keras``), if there."""
-    homes = [os.environ.get("KERAS_HOME"), os.path.expanduser("~/.keras"), os.path.join(tempfile.gettempdir(), ".keras")]
+    homes = [
+        os.environ.get("KERAS_HOME"),
+        os.path.expanduser("~/.keras"),
+        os.path.join(tempfile.gettempdir(), ".keras"),
+    ]
     for home in filter(None, homes):
         path = pathlib.Path(home) / "models" / file_name
         if path.is_file():
@@ -206,11 +241,7 @@ def _keras_cached_file(file_name: str) -> pathlib.Path | None:
 
 def _weights_host_reachable(timeout: float = 3.0) -> bool:
     """Whether the keras.applications weights host answers on port 443 within ``timeout`` seconds."""
-    try:
-        with socket.create_connection((WEIGHTS_HOST, 443), timeout=timeout):
-            return True
-    except OSError:
-        return False
+    return host_reachable(WEIGHTS_HOST, timeout=timeout)
 
 
 def _load_weights_path(arch: str, input_shape: tuple, path: pathlib.Path) -> keras.Model:
@@ -229,7 +260,9 @@ def _load_weights_path(arch: str, input_shape: tuple, path: pathlib.Path) -> ker
         return base
     if path.name.endswith(".weights.h5"):
         return _weights_file_into(_build(arch, input_shape), path)
-    if path.suffix == ".h5":  # an ImageNet file from keras.applications, loaded into the application
+    if (
+        path.suffix == ".h5"
+    ):  # an ImageNet file from keras.applications, loaded into the application
         try:
             return _build(arch, input_shape, weights=str(path))
         except (ValueError, KeyError, OSError) as error:
@@ -256,7 +289,21 @@ def _weights_dir(weights_dir) -> pathlib.Path:
     return pathlib.Path(weights_dir if weights_dir is not None else default)
 
 
-def _checkpoint_paths(arch: str, weights_dir, source: str = "backgrounds") -> tuple[pathlib.Path, pathlib.Path]:
+def _backbone(name) -> str:
+    """The canonical spelling of a backbone name (one of ``BACKBONES``)."""
+    return check_backbone(name, BACKBONES)
+
+
+def checkpoint_paths(
+    arch: str, weights_dir=None, source: str = "backgrounds"
+) -> tuple[pathlib.Path, pathlib.Path]:
+    """The weights file and the metadata file of the course checkpoint of ``arch`` on ``source``.
+
+    ``weights_dir=None`` is ``$TLTUTOR_WEIGHTS_DIR`` or the package's ``_data`` folder.
+
+    >>> [path.name for path in checkpoint_paths("TLNet", source="digits")]
+    ['TLNet_source-digits.weights.h5', 'TLNet_source-digits.json']
+    """
     from tltutor.data import SOURCE_DOMAINS
 
     if source not in SOURCE_DOMAINS:
@@ -267,11 +314,13 @@ def _checkpoint_paths(arch: str, weights_dir, source: str = "backgrounds") -> tu
 
 
 def _pretrain_command(arch: str, source: str) -> str:
-    return f"python -m tltutor pretrain --arch {arch}" + ("" if source == "backgrounds" else f" --source {source}")
+    return f"python -m tltutor pretrain --arch {arch}" + (
+        "" if source == "backgrounds" else f" --source {source}"
+    )
 
 
-def source_metadata(name: str = "TLNet", *, weights_dir=None, source: str = "backgrounds") -> dict:
-    """The JSON metadata of the course-pretrained checkpoint for ``name``.
+def source_metadata(arch: str = "TLNet", *, weights_dir=None, source: str = "backgrounds") -> dict:
+    """The JSON metadata of the course-pretrained checkpoint of the backbone ``arch``.
 
     It holds at least ``"architecture"``, ``"input_shape"``, ``"sha256"`` (of the weights file)
     and ``"created"``, plus whatever ``pretrain`` recorded (data, epochs, accuracy, ...).
@@ -282,8 +331,8 @@ def source_metadata(name: str = "TLNet", *, weights_dir=None, source: str = "bac
     >>> source_metadata("tlnet", weights_dir=folder)["test_accuracy"]
     0.9
     """
-    arch = _canonical_name(name)
-    _, meta_path = _checkpoint_paths(arch, weights_dir, source)
+    arch = _backbone(arch)
+    _, meta_path = checkpoint_paths(arch, weights_dir, source)
     if not meta_path.is_file():
         raise FileNotFoundError(
             f"no course checkpoint for {arch} (source {source!r}): {meta_path} is missing. Create it with "
@@ -300,8 +349,8 @@ def source_metadata(name: str = "TLNet", *, weights_dir=None, source: str = "bac
     return metadata
 
 
-def verify_source(name: str = "TLNet", *, weights_dir=None, source: str = "backgrounds") -> dict:
-    """Check the course checkpoint of ``name`` against its metadata's sha256; return the metadata.
+def verify_source(arch: str = "TLNet", *, weights_dir=None, source: str = "backgrounds") -> dict:
+    """Check the course checkpoint of ``arch`` against its metadata's sha256; return the metadata.
 
     Raises FileNotFoundError when it is missing and ValueError when it is corrupted, each saying
     how to get a good copy.
@@ -309,22 +358,30 @@ def verify_source(name: str = "TLNet", *, weights_dir=None, source: str = "backg
     >>> verify_source("TLNet")["architecture"]
     'TLNet'
     """
-    arch = _canonical_name(name)
+    arch = _backbone(arch)
     metadata = source_metadata(arch, weights_dir=weights_dir, source=source)
-    weights_path, _ = _checkpoint_paths(arch, weights_dir, source)
+    weights_path, _ = checkpoint_paths(arch, weights_dir, source)
     fix = f"re-run `{_pretrain_command(arch, source)}` or reinstall tltutor"
     if not weights_path.is_file():
-        raise FileNotFoundError(f"no course checkpoint for {arch}: {weights_path} is missing; {fix}")
+        raise FileNotFoundError(
+            f"no course checkpoint for {arch}: {weights_path} is missing; {fix}"
+        )
     if metadata.get("architecture") != arch:
-        raise ValueError(f"{weights_path.with_suffix('').with_suffix('.json')} describes {metadata.get('architecture')!r}, not {arch}; {fix}")
-    if _sha256(weights_path) != metadata.get("sha256"):
-        raise ValueError(f"the course checkpoint {weights_path} is corrupted (its sha256 does not match the metadata); {fix}")
+        raise ValueError(
+            f"{weights_path.with_suffix('').with_suffix('.json')} describes {metadata.get('architecture')!r}, not {arch}; {fix}"
+        )
+    if sha256(weights_path) != metadata.get("sha256"):
+        raise ValueError(
+            f"the course checkpoint {weights_path} is corrupted (its sha256 does not match the metadata); {fix}"
+        )
     return metadata
 
 
-def _load_course_weights(arch: str, input_shape: tuple, weights_dir, source: str = "backgrounds") -> keras.Model:
+def _load_course_weights(
+    arch: str, input_shape: tuple, weights_dir, source: str = "backgrounds"
+) -> keras.Model:
     metadata = verify_source(arch, weights_dir=weights_dir, source=source)
-    weights_path, _ = _checkpoint_paths(arch, weights_dir, source)
+    weights_path, _ = checkpoint_paths(arch, weights_dir, source)
     kwargs = {"width": metadata["width"]} if arch == "TLNet" and "width" in metadata else {}
     base = tlnet(input_shape, **kwargs) if arch == "TLNet" else _build(arch, input_shape)
     return _weights_file_into(base, weights_path)
@@ -347,11 +404,15 @@ def save_source(base: keras.Model, metadata: dict, *, out_dir) -> pathlib.Path:
     if not isinstance(base, keras.Model):
         raise TypeError(f"base must be a keras.Model; got {type(base).__name__}")
     if not isinstance(metadata, dict) or "architecture" not in metadata:
-        raise ValueError(f"metadata must be a dict with an 'architecture' key (one of {BACKBONES}); got {metadata!r}")
-    arch = _canonical_name(metadata["architecture"])
+        raise ValueError(
+            f"metadata must be a dict with an 'architecture' key (one of {BACKBONES}); got {metadata!r}"
+        )
+    arch = _backbone(metadata["architecture"])
     out_dir = pathlib.Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    weights_path, meta_path = _checkpoint_paths(arch, out_dir, metadata.get("source_domain", "backgrounds"))
+    weights_path, meta_path = checkpoint_paths(
+        arch, out_dir, metadata.get("source_domain", "backgrounds")
+    )
     fd, tmp = tempfile.mkstemp(dir=out_dir, prefix=f".{arch}_source.", suffix=".weights.h5")
     os.close(fd)
     try:
@@ -362,7 +423,7 @@ def save_source(base: keras.Model, metadata: dict, *, out_dir) -> pathlib.Path:
             **metadata,
             "architecture": arch,
             "input_shape": list(base.input_shape[1:]),
-            "sha256": _sha256(tmp),
+            "sha256": sha256(tmp),
             "created": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
             "keras_version": keras.__version__,
         }
@@ -379,7 +440,9 @@ def save_source(base: keras.Model, metadata: dict, *, out_dir) -> pathlib.Path:
 def _json_default(value):
     if isinstance(value, (np.generic, np.ndarray)):
         return value.tolist()
-    raise TypeError(f"metadata value {value!r} of type {type(value).__name__} is not JSON serialisable")
+    raise TypeError(
+        f"metadata value {value!r} of type {type(value).__name__} is not JSON serialisable"
+    )
 
 
 def _atomic_write_text(path: pathlib.Path, text: str) -> None:
@@ -394,18 +457,12 @@ def _atomic_write_text(path: pathlib.Path, text: str) -> None:
             os.remove(tmp)
 
 
-def _sha256(path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as file:
-        for chunk in iter(lambda: file.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
 # --------------------------------------------------------------------------- heads and freezing
 
 
-def build_model(base: keras.Model, num_classes: int, *, dropout: float = 0.2, name: str = "transfer_model") -> keras.Model:
+def build_model(
+    base: keras.Model, num_classes: int, *, dropout: float = 0.2, name: str = "transfer_model"
+) -> keras.Model:
     """Put a new softmax head on ``base``: pixels -> base -> Dropout -> Dense(num_classes, name="head").
 
     The base is called with ``training=False``, so its BatchNorm layers always run in inference
@@ -418,13 +475,19 @@ def build_model(base: keras.Model, num_classes: int, *, dropout: float = 0.2, na
     (None, 3)
     """
     if not isinstance(base, keras.Model):
-        raise TypeError(f"base must be a keras.Model such as get_base('TLNet'); got {type(base).__name__}")
+        raise TypeError(
+            f"base must be a keras.Model such as get_base('TLNet'); got {type(base).__name__}"
+        )
     if len(base.output_shape) != 2:
         raise ValueError(
             f"base must output pooled features (N, D); its output shape is {base.output_shape} — "
             "end it with GlobalAveragePooling2D or build it with pooling='avg'"
         )
-    if isinstance(num_classes, bool) or not isinstance(num_classes, (int, np.integer)) or num_classes < 2:
+    if (
+        isinstance(num_classes, bool)
+        or not isinstance(num_classes, (int, np.integer))
+        or num_classes < 2
+    ):
         raise ValueError(f"num_classes must be an int >= 2; got {num_classes!r}")
     if not 0.0 <= dropout < 1.0:
         raise ValueError(f"dropout must be in [0, 1); got {dropout!r}")
@@ -456,18 +519,26 @@ def freeze(base_or_model: keras.Model, *, unfreeze: int | str = 0) -> keras.Mode
     ['block3_conv1', 'block3_conv2', 'head']
     """
     if not isinstance(base_or_model, keras.Model):
-        raise TypeError(f"freeze needs a keras.Model (a base or a model from build_model); got {type(base_or_model).__name__}")
+        raise TypeError(
+            f"freeze needs a keras.Model (a base or a model from build_model); got {type(base_or_model).__name__}"
+        )
     if isinstance(unfreeze, bool) or not isinstance(unfreeze, (int, str)):
-        raise TypeError(f"unfreeze must be an int, 'all' or a layer-name prefix such as 'block3'; got {unfreeze!r}")
+        raise TypeError(
+            f"unfreeze must be an int, 'all' or a layer-name prefix such as 'block3'; got {unfreeze!r}"
+        )
     if isinstance(unfreeze, int) and unfreeze < 0:
-        raise ValueError(f"unfreeze must be >= 0 (the number of top layers to train); got {unfreeze}")
+        raise ValueError(
+            f"unfreeze must be >= 0 (the number of top layers to train); got {unfreeze}"
+        )
     base, others = _split_base(base_or_model)
     leaves = list(_leaf_layers(base))
     if isinstance(unfreeze, str) and unfreeze != "all":
         starts = [i for i, layer in enumerate(leaves) if layer.name.startswith(unfreeze)]
         if not starts:
             prefixes = sorted({layer.name.split("_")[0] for layer in leaves if layer.weights})
-            raise ValueError(f"no layer of {base.name} starts with {unfreeze!r}; layer-name prefixes include {prefixes[:12]}")
+            raise ValueError(
+                f"no layer of {base.name} starts with {unfreeze!r}; layer-name prefixes include {prefixes[:12]}"
+            )
     # One layer at a time: with the TensorFlow backend `model.trainable = True` is skipped when the
     # flag is already True, even if layers inside were frozen one by one.
     for layer in leaves:
@@ -502,7 +573,9 @@ def trainable_summary(model: keras.Model) -> dict:
         "trainable_params": int(sum(np.prod(v.shape) for v in model.trainable_weights)),
         "non_trainable_params": int(sum(np.prod(v.shape) for v in model.non_trainable_weights)),
         "trainable_layers": [
-            layer.name for layer in _leaf_layers(model) if any(id(v) in trainable_ids for v in layer.weights)
+            layer.name
+            for layer in _leaf_layers(model)
+            if any(id(v) in trainable_ids for v in layer.weights)
         ],
     }
 
@@ -514,7 +587,9 @@ def _split_base(model: keras.Model) -> tuple[keras.Model, list]:
         return model, []
     bases = [layer for layer in model.layers if isinstance(layer, keras.Model)]
     if len(bases) != 1:
-        raise ValueError(f"{model.name} has a 'head' but {len(bases)} nested bases; freeze the base itself instead")
+        raise ValueError(
+            f"{model.name} has a 'head' but {len(bases)} nested bases; freeze the base itself instead"
+        )
     return bases[0], [layer for layer in model.layers if layer is not bases[0]]
 
 
@@ -559,8 +634,8 @@ def bn_report(model: keras.Model, X, *, batch_size: int = 256) -> list[dict]:
     >>> rows[0]["layer"], rows[0]["mode"], round(rows[0]["mean_shift"], 3)
     ('block1_bn1', 'training', 0.0)
     """
-    X = _check_images(X, model=model)
-    _check_batch_size(batch_size)
+    X = check_images(X, model=model)
+    check_batch_size(batch_size)
     probe, bn_layers, pinned = _bn_probe(model)
     if not bn_layers:
         return []  # nothing to diagnose: the model has no BatchNormalization layer
@@ -574,7 +649,9 @@ def bn_report(model: keras.Model, X, *, batch_size: int = 256) -> list[dict]:
                 "layer": layer.name,
                 "trainable": bool(layer.trainable),
                 "mode": "training" if layer.trainable and not is_pinned else "inference",
-                "mean_shift": float(np.mean(np.abs(moving_mean - mean) / np.sqrt(moving_var + layer.epsilon))),
+                "mean_shift": float(
+                    np.mean(np.abs(moving_mean - mean) / np.sqrt(moving_var + layer.epsilon))
+                ),
                 "var_ratio": float(np.mean((var + layer.epsilon) / (moving_var + layer.epsilon))),
             }
         )
@@ -594,13 +671,15 @@ def recalibrate_bn(base: keras.Model, X, *, batch_size: int = 256) -> keras.Mode
     >>> max(row["mean_shift"] for row in bn_report(base, X)) < 1e-3
     True
     """
-    X = _check_images(X, model=base)
-    _check_batch_size(batch_size)
+    X = check_images(X, model=base)
+    check_batch_size(batch_size)
     probe, bn_layers, _ = _bn_probe(base)
     if not bn_layers:
         return base  # no BatchNormalization layer: nothing to re-estimate
     stats_model, values_per_image = _stats_model(probe)
-    for index, layer in enumerate(bn_layers):  # one pass over X per layer: each sees the ones before it fixed
+    for index, layer in enumerate(
+        bn_layers
+    ):  # one pass over X per layer: each sees the ones before it fixed
         mean, var = _input_stats(stats_model, values_per_image, X, batch_size=batch_size)[index]
         layer.moving_mean.assign(mean.astype(layer.moving_mean.dtype))
         layer.moving_variance.assign(var.astype(layer.moving_variance.dtype))
@@ -612,13 +691,17 @@ def _bn_probe(model: keras.Model):
     enclosing call pins ``training=False`` for each."""
     graph = model if hasattr(model, "_nodes_by_depth") else getattr(model, "_functional", None)
     if graph is None:
-        raise ValueError(f"{model.name} is a subclassed model; BatchNorm diagnostics need a functional or Sequential model")
+        raise ValueError(
+            f"{model.name} is a subclassed model; BatchNorm diagnostics need a functional or Sequential model"
+        )
     outputs, bn_layers, pinned = [], [], []
     for layer in graph.layers:
         if not (_is_bn(layer) or isinstance(layer, keras.Model)):
             continue
         # the graph node where `layer` is called inside `graph` (Keras keeps nodes by depth)
-        node = next(n for nodes in graph._nodes_by_depth.values() for n in nodes if n.operation is layer)
+        node = next(
+            n for nodes in graph._nodes_by_depth.values() for n in nodes if n.operation is layer
+        )
         if _is_bn(layer):
             outputs.append(node.input_tensors[0])
             bn_layers.append(layer)
@@ -649,14 +732,18 @@ def _stats_model(probe: keras.Model) -> tuple[keras.Model, list[int]]:
     return keras.Model(inputs, stats), [int(np.prod(x.shape[1:-1])) for x in outputs]
 
 
-def _input_stats(stats_model: keras.Model, values_per_image: list[int], X: np.ndarray, *, batch_size: int) -> list[tuple]:
+def _input_stats(
+    stats_model: keras.Model, values_per_image: list[int], X: np.ndarray, *, batch_size: int
+) -> list[tuple]:
     """Per-channel (mean, var) over all of ``X``, merged exactly across batches (Chan et al.'s
     parallel formula) in float64."""
     totals = None
     for start in range(0, len(X), batch_size):
         batch = X[start : start + batch_size].astype("float32")
         stats = [np.asarray(s, dtype="float64") for s in stats_model.predict_on_batch(batch)]
-        merged = [(len(batch) * n, stats[2 * i], stats[2 * i + 1]) for i, n in enumerate(values_per_image)]
+        merged = [
+            (len(batch) * n, stats[2 * i], stats[2 * i + 1]) for i, n in enumerate(values_per_image)
+        ]
         totals = merged if totals is None else [_merge(*t, *m) for t, m in zip(totals, merged)]
     return [(mean, var) for _, mean, var in totals]
 
@@ -667,159 +754,3 @@ def _merge(n_a, mean_a, var_a, n_b, mean_b, var_b):
     mean = mean_a + delta * n_b / n
     var = (var_a * n_a + var_b * n_b + delta**2 * n_a * n_b / n) / n
     return n, mean, var
-
-
-# --------------------------------------------------------------------------- validation
-
-
-def _canonical_name(name) -> str:
-    if not isinstance(name, str):
-        raise TypeError(f"name must be a string, one of {BACKBONES}; got {type(name).__name__}")
-    for arch in BACKBONES:
-        if arch.lower() == name.lower():
-            return arch
-    raise ValueError(f"unknown backbone {name!r}; choose one of {', '.join(BACKBONES)}")
-
-
-def _check_input_shape(input_shape, *, min_size: int) -> tuple:
-    try:
-        shape = tuple(int(d) for d in input_shape)
-    except (TypeError, ValueError):
-        raise TypeError(f"input_shape must be a tuple (H, W, 3); got {input_shape!r}") from None
-    if len(shape) != 3 or shape[2] != 3 or min(shape[:2]) < min_size:
-        raise ValueError(
-            f"input_shape must be (H, W, 3) with H, W >= {min_size}; got {input_shape!r} "
-            "(grey images: repeat the channel with np.repeat(X[..., None], 3, axis=-1))"
-        )
-    return shape
-
-
-def _check_momentum(momentum) -> None:
-    if not isinstance(momentum, (int, float)) or not 0.0 <= momentum < 1.0:
-        raise ValueError(f"bn_momentum must be a float in [0, 1), e.g. 0.9; got {momentum!r}")
-
-
-def _check_batch_size(batch_size) -> None:
-    if isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer)) or batch_size < 1:
-        raise ValueError(f"batch_size must be a positive int; got {batch_size!r}")
-
-
-def _check_images(X, *, model: keras.Model | None = None, name: str = "X") -> np.ndarray:
-    """X as a NumPy array of raw pixels (N, H, W, C), checked against the model's input shape."""
-    if isinstance(X, (str, bytes)) or not hasattr(X, "__len__") and not hasattr(X, "shape"):
-        raise TypeError(f"{name} must be an array of images (N, H, W, C); got {type(X).__name__}")
-    X = np.asarray(X)
-    if X.dtype.kind not in "uif":
-        raise TypeError(f"{name} must hold numbers (uint8 pixels in [0, 255]); got dtype {X.dtype}")
-    if X.ndim != 4:
-        hint = {
-            3: " — add a batch axis with X[None] for one image, or a channel axis for grey images "
-            "with np.repeat(X[..., None], 3, axis=-1)",
-            2: " — add a batch axis and a channel axis",
-        }.get(X.ndim, "")
-        raise ValueError(f"{name} must have shape (N, H, W, C) with uint8 pixels; got shape {X.shape}{hint}")
-    if len(X) == 0:
-        raise ValueError(f"{name} is empty (shape {X.shape}); pass at least one image")
-    if model is not None:
-        expected = tuple(model.input_shape[1:])
-        if any(e is not None and e != s for e, s in zip(expected, X.shape[1:])):
-            raise ValueError(
-                f"{name} has images of shape {X.shape[1:]} but {model.name} expects {expected}; "
-                "resize them (e.g. keras.ops.image.resize) or build the base with input_shape=X.shape[1:]"
-            )
-    if X.dtype.kind == "f":
-        if not np.isfinite(X).all():
-            raise ValueError(f"{name} contains NaN or infinite values ({int((~np.isfinite(X)).sum())} of them); clean them first")
-        if X.max() <= 1.0 and X.max() > 0.0:
-            warnings.warn(
-                f"{name} looks rescaled to [0, 1]; tltutor models expect raw pixels in [0, 255] "
-                "and preprocess inside (pass X * 255 or the original uint8 images)",
-                stacklevel=3,
-            )
-    return X
-
-
-# --------------------------------------------------------------------------
-# The course's source model
-# --------------------------------------------------------------------------
-
-DEFAULT_SOURCE = "TLNet"  # the architecture whose course checkpoint ships with the package
-SOURCE_RECIPES: dict[str, dict] = {
-    # chosen by the study in docs/source_study.md
-    "TLNet": {"num_epochs": 6, "lr": 2e-3, "batch_size": 128, "bn_momentum": 0.9},
-    "MobileNetV3Small": {"num_epochs": 6, "lr": 2e-3, "batch_size": 128, "bn_momentum": 0.9},
-}
-
-
-def course_architectures() -> tuple[str, ...]:
-    """Architectures that have a pretraining recipe (``python -m tltutor pretrain --arch NAME``).
-
-    >>> course_architectures()[0]
-    'TLNet'
-    """
-    return tuple(SOURCE_RECIPES)
-
-
-def pretrain(arch: str = "TLNet", *, source: str = "backgrounds", num_epochs: int | None = None,
-             num_images: int | None = None, seed: int = 0, out_dir=None, full: bool | str = "auto",
-             verbose: int = 0) -> pathlib.Path:
-    """Train a source model on a source domain and save its weights and metadata.
-
-    The default source task is :func:`tltutor.data.lab_source` (Fashion classes 0-4 on photo
-    backgrounds); ``source`` names another of :data:`tltutor.data.SOURCE_DOMAINS` (the model
-    zoo) and ``num_images`` trains on the first that many images only (a weaker source).
-    BatchNorm uses momentum 0.9 and its statistics are re-estimated
-    exactly at the end (:func:`recalibrate_bn`), so the model evaluates in inference
-    mode as well as in training mode. Returns the path of the weights file.
-
-    Example (several minutes on 2 CPU cores)::
-
-        pretrain("TLNet", out_dir="my_weights")
-    """
-    from tltutor import data, train
-
-    arch = _canonical_name(arch)
-    if arch not in SOURCE_RECIPES:
-        raise ValueError(f"no pretraining recipe for {arch!r}; choose from {course_architectures()}")
-    recipe = dict(SOURCE_RECIPES[arch], **({"num_epochs": num_epochs} if num_epochs else {}))
-    _checkpoint_paths(arch, out_dir, source)  # an unknown source fails here, before any work
-    X, y = data.source_domain(source, "train", full=full, seed=seed)
-    X_test, y_test = data.source_domain(source, "test", full=full, seed=seed)
-    if num_images is not None:
-        if not isinstance(num_images, int) or num_images < 1:
-            raise ValueError(f"num_images must be a positive integer or None; got {num_images!r}")
-        X, y = X[:num_images], y[:num_images]
-    keras.utils.set_random_seed(seed)
-    base = get_base(arch, weights=None, bn_momentum=recipe["bn_momentum"])
-    model = train.scratch_model(base, int(max(y.max(), y_test.max())) + 1)
-    start = time.perf_counter()
-    train.fit(model, X, y, num_epochs=recipe["num_epochs"], lr=recipe["lr"], batch_size=recipe["batch_size"],
-              schedule="cosine", seed=seed, verbose=verbose)
-    seconds = time.perf_counter() - start
-    recalibrate_bn(base, X[:20000])
-    metadata = {  # save_source adds input_shape, width, sha256, created and keras_version
-        "architecture": arch,
-        "source_domain": source,
-        "source": data.SOURCE_DOMAINS[source],
-        "num_classes": int(model.output_shape[-1]),
-        "train_images": len(X),
-        "test_images": len(X_test),
-        "full_fashion_mnist": data.find_fashion_mnist() is not None and full is not False,
-        "recipe": recipe,
-        "seed": seed,
-        "train_seconds": round(seconds, 1),
-        "test_accuracy_inference": train.evaluate(model, X_test, y_test),
-        "test_accuracy_training_mode": _training_mode_accuracy(model, X_test, y_test),
-        "keras": keras.__version__,
-        "backend": keras.backend.backend(),
-    }
-    return save_source(base, metadata, out_dir=out_dir if out_dir is not None else _weights_dir(None))
-
-
-def _training_mode_accuracy(model: keras.Model, X, y, *, batch_size: int = 256) -> float:
-    """Accuracy with BatchNorm normalising by batch statistics (``training=True``), the BN-gap check."""
-    correct = 0
-    for start in range(0, len(X), batch_size):
-        probabilities = model(X[start:start + batch_size].astype("float32"), training=True)
-        correct += int(np.sum(np.argmax(keras.ops.convert_to_numpy(probabilities), axis=-1) == y[start:start + batch_size]))
-    return correct / len(X)

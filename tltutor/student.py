@@ -18,9 +18,10 @@ exercise leaves ``None``, its check says "not attempted", and "Run all" goes
 on. Cells tagged ``solution`` (worked answers) are dropped, outputs and
 execution counts are cleared, and saved widget state is removed.
 
-Quiz answer keys are *not* removed: they are arguments of
-``exercises.quiz``/``exercises.match`` calls. This is a self-study course;
-the keys are there for whoever wants to look.
+Quiz and match keys are not in the notebooks at all: they are defined in
+each notebook's checker module (``exercises.define_quiz``), and the notebook
+only asks (``exercises.quiz("00.q1", choice=choice)``). So the student copy
+holds no answer key; ``tests/test_student.py`` checks that for every notebook.
 
 Command line::
 
@@ -90,7 +91,9 @@ def strip_solutions(source: str) -> str:
             begin_indent = len(line) - len(line.lstrip())
         else:
             if block is None:
-                raise ValueError(f"line {number}: '### END SOLUTION' without a '### BEGIN SOLUTION' before it")
+                raise ValueError(
+                    f"line {number}: '### END SOLUTION' without a '### BEGIN SOLUTION' before it"
+                )
             kept.extend(_stub(block, begin_line, line[:begin_indent]))
             block = None
     if block is not None:
@@ -117,7 +120,9 @@ def make_student_copy(nb: nbformat.NotebookNode) -> nbformat.NotebookNode:
     ['x = None  # YOUR CODE HERE']
     """
     if not isinstance(nb, dict) or "cells" not in nb:
-        raise TypeError(f"expected a notebook (nbformat.read(path, as_version=4)); got {type(nb).__name__}")
+        raise TypeError(
+            f"expected a notebook (nbformat.read(path, as_version=4)); got {type(nb).__name__}"
+        )
     student = copy.deepcopy(nb)
     cells = []
     for number, cell in enumerate(student.cells, start=1):
@@ -162,8 +167,12 @@ def main(argv: list[str] | None = None) -> int:
         description="Write student copies of course notebooks: solutions replaced by stubs, "
         "cells tagged 'solution' dropped, outputs cleared.",
     )
-    parser.add_argument("source", type=Path, help="a solution notebook, or a folder of them (searched recursively)")
-    parser.add_argument("-o", "--output", type=Path, required=True, help="folder for the student copies")
+    parser.add_argument(
+        "source", type=Path, help="a solution notebook, or a folder of them (searched recursively)"
+    )
+    parser.add_argument(
+        "-o", "--output", type=Path, required=True, help="folder for the student copies"
+    )
     args = parser.parse_args(argv)
     source, output = args.source, args.output
 
@@ -171,12 +180,15 @@ def main(argv: list[str] | None = None) -> int:
         return _fail(f"{source} does not exist; give a notebook or a folder of notebooks")
     if source.is_dir():
         if output.resolve() == source.resolve():
-            return _fail(f"refusing to write into the source folder {source}; choose another, e.g. -o student/")
+            return _fail(
+                f"refusing to write into the source folder {source}; choose another, e.g. -o student/"
+            )
         root = source
         notebooks = sorted(
             path
             for path in source.rglob("*.ipynb")
-            if ".ipynb_checkpoints" not in path.parts and not path.resolve().is_relative_to(output.resolve())
+            if ".ipynb_checkpoints" not in path.parts
+            and not path.resolve().is_relative_to(output.resolve())
         )
     else:
         root, notebooks = source.parent, [source]
@@ -187,7 +199,9 @@ def main(argv: list[str] | None = None) -> int:
     for path in notebooks:
         target = output / path.relative_to(root)
         if target.resolve() == path.resolve():
-            return _fail(f"refusing to overwrite the solution notebook {path}; choose another output folder")
+            return _fail(
+                f"refusing to overwrite the solution notebook {path}; choose another output folder"
+            )
         try:
             nb = nbformat.read(path, as_version=4)
             copies.append((path, target, make_student_copy(nb), *_count_solutions(nb)))
@@ -198,7 +212,9 @@ def main(argv: list[str] | None = None) -> int:
 
     for path, target, student, blocks, cells in copies:
         _write(student, target)
-        print(f"{path} -> {target}: removed {blocks} solution block(s) and {cells} solution cell(s)")
+        print(
+            f"{path} -> {target}: removed {blocks} solution block(s) and {cells} solution cell(s)"
+        )
     total_blocks = sum(item[3] for item in copies)
     total_cells = sum(item[4] for item in copies)
     print(
@@ -219,7 +235,9 @@ def _stub(block: list[str], begin_line: int, marker_indent: str) -> list[str]:
     if stub:
         return stub
     code = [line for line in block if line.strip()]
-    indent = min((line[: len(line) - len(line.lstrip())] for line in code), key=len, default=marker_indent)
+    indent = min(
+        (line[: len(line) - len(line.lstrip())] for line in code), key=len, default=marker_indent
+    )
     try:
         tree = ast.parse(textwrap.dedent("\n".join(block)))
     except SyntaxError as exc:
@@ -228,7 +246,9 @@ def _stub(block: list[str], begin_line: int, marker_indent: str) -> list[str]:
             "worked out; add '# STUB: <code>' right after '### BEGIN SOLUTION'"
         ) from None
     names = _assigned_names(tree)
-    return [f"{indent}{name} = None{STUB_SUFFIX}" for name in names] or [f"{indent}pass{STUB_SUFFIX}"]
+    return [f"{indent}{name} = None{STUB_SUFFIX}" for name in names] or [
+        f"{indent}pass{STUB_SUFFIX}"
+    ]
 
 
 def _assigned_names(tree: ast.AST) -> list[str]:

@@ -23,19 +23,25 @@ import zipfile
 import keras
 import numpy as np
 
-from tltutor.models import _check_batch_size, _check_images, freeze
-
+from tltutor.models import freeze
+from tltutor.validation import check_batch_size, check_images, check_labels, check_lr, check_xy
 
 # --------------------------------------------------------------------------- compile and schedules
 
 
 def compile_model(
-    model: keras.Model, *, lr: float = 1e-3, schedule=None, optimizer: str = "adam", label_smoothing: float = 0.0
+    model: keras.Model,
+    *,
+    lr: float = 1e-3,
+    lr_schedule=None,
+    optimizer: str = "adam",
+    label_smoothing: float = 0.0,
 ) -> keras.Model:
     """Compile for integer labels: sparse categorical cross-entropy and accuracy; returns ``model``.
 
-    ``optimizer`` is "adam", "adamw", "sgd" (momentum 0.9) or "rmsprop"; ``schedule`` (a
-    ``LearningRateSchedule`` such as ``cosine_warmup``) replaces the constant ``lr``. Everything is
+    ``optimizer`` is "adam", "adamw", "sgd" (momentum 0.9) or "rmsprop"; ``lr_schedule`` (a
+    ``LearningRateSchedule`` such as ``cosine_warmup``) replaces the constant ``lr`` (``fit``'s
+    ``schedule`` is the *name* of one, "cosine" or "plateau"). Everything is
     passed by keyword: ``model.compile(opt, "loss", ["accuracy"])`` would pass the metrics as
     ``loss_weights`` (the third positional parameter) and fail with an obscure dtype error.
 
@@ -46,14 +52,21 @@ def compile_model(
     """
     if not isinstance(model, keras.Model):
         raise TypeError(f"model must be a keras.Model; got {type(model).__name__}")
-    if schedule is not None and not isinstance(schedule, keras.optimizers.schedules.LearningRateSchedule):
+    if lr_schedule is not None and not isinstance(
+        lr_schedule, keras.optimizers.schedules.LearningRateSchedule
+    ):
         raise TypeError(
-            f"schedule must be a keras LearningRateSchedule such as cosine_warmup(...); got {type(schedule).__name__}"
+            f"lr_schedule must be a keras LearningRateSchedule such as cosine_warmup(...); got {type(lr_schedule).__name__}"
+            + (
+                " (a schedule's name, 'cosine' or 'plateau', goes to fit(schedule=...))"
+                if isinstance(lr_schedule, str)
+                else ""
+            )
         )
-    _check_lr(lr)
+    check_lr(lr)
     if not 0.0 <= label_smoothing < 1.0:
         raise ValueError(f"label_smoothing must be in [0, 1), e.g. 0.1; got {label_smoothing!r}")
-    learning_rate = schedule if schedule is not None else lr
+    learning_rate = lr_schedule if lr_schedule is not None else lr
     optimizers = {
         "adam": lambda: keras.optimizers.Adam(learning_rate=learning_rate),
         "adamw": lambda: keras.optimizers.AdamW(learning_rate=learning_rate),
@@ -80,7 +93,13 @@ class SmoothedSparseCrossentropy(keras.losses.Loss):
     0.3251
     """
 
-    def __init__(self, num_classes: int, label_smoothing: float = 0.1, name: str = "smoothed_sparse_crossentropy", **kwargs):
+    def __init__(
+        self,
+        num_classes: int,
+        label_smoothing: float = 0.1,
+        name: str = "smoothed_sparse_crossentropy",
+        **kwargs,
+    ):
         super().__init__(name=name, **kwargs)
         self.num_classes = int(num_classes)
         self.label_smoothing = float(label_smoothing)
@@ -88,17 +107,25 @@ class SmoothedSparseCrossentropy(keras.losses.Loss):
     def call(self, y_true, y_pred):
         labels = keras.ops.cast(keras.ops.reshape(y_true, (-1,)), "int32")
         one_hot = keras.ops.one_hot(labels, self.num_classes)
-        return keras.losses.categorical_crossentropy(one_hot, y_pred, label_smoothing=self.label_smoothing)
+        return keras.losses.categorical_crossentropy(
+            one_hot, y_pred, label_smoothing=self.label_smoothing
+        )
 
     def get_config(self):
-        return {**super().get_config(), "num_classes": self.num_classes, "label_smoothing": self.label_smoothing}
+        return {
+            **super().get_config(),
+            "num_classes": self.num_classes,
+            "label_smoothing": self.label_smoothing,
+        }
 
 
 @keras.saving.register_keras_serializable(package="tltutor")
 class CosineWarmup(keras.optimizers.schedules.LearningRateSchedule):
     """Linear warmup from 0 to ``lr`` over ``warmup_steps``, then cosine decay to ``final_lr_fraction * lr``."""
 
-    def __init__(self, lr: float, total_steps: int, warmup_steps: int = 0, final_lr_fraction: float = 0.0):
+    def __init__(
+        self, lr: float, total_steps: int, warmup_steps: int = 0, final_lr_fraction: float = 0.0
+    ):
         self.lr = float(lr)
         self.total_steps = int(total_steps)
         self.warmup_steps = int(warmup_steps)
@@ -107,7 +134,9 @@ class CosineWarmup(keras.optimizers.schedules.LearningRateSchedule):
     def __call__(self, step):
         step = keras.ops.cast(step, "float32")
         warmup = self.lr * step / max(self.warmup_steps, 1)
-        progress = keras.ops.clip((step - self.warmup_steps) / max(self.total_steps - self.warmup_steps, 1), 0.0, 1.0)
+        progress = keras.ops.clip(
+            (step - self.warmup_steps) / max(self.total_steps - self.warmup_steps, 1), 0.0, 1.0
+        )
         cosine = 0.5 * (1.0 + keras.ops.cos(math.pi * progress))
         decay = self.lr * (self.final_lr_fraction + (1.0 - self.final_lr_fraction) * cosine)
         return keras.ops.where(step < self.warmup_steps, warmup, decay)
@@ -131,11 +160,23 @@ def cosine_warmup(
     >>> [round(float(schedule(step)), 6) for step in (0, 5, 10, 55, 100)]
     [0.0, 0.0005, 0.001, 0.0005, 0.0]
     """
-    _check_lr(lr)
-    if isinstance(total_steps, bool) or not isinstance(total_steps, (int, np.integer)) or total_steps < 1:
-        raise ValueError(f"total_steps must be a positive int (epochs x batches per epoch); got {total_steps!r}")
-    if isinstance(warmup_steps, bool) or not isinstance(warmup_steps, (int, np.integer)) or not 0 <= warmup_steps < total_steps:
-        raise ValueError(f"warmup_steps must be an int in [0, total_steps={total_steps}); got {warmup_steps!r}")
+    check_lr(lr)
+    if (
+        isinstance(total_steps, bool)
+        or not isinstance(total_steps, (int, np.integer))
+        or total_steps < 1
+    ):
+        raise ValueError(
+            f"total_steps must be a positive int (epochs x batches per epoch); got {total_steps!r}"
+        )
+    if (
+        isinstance(warmup_steps, bool)
+        or not isinstance(warmup_steps, (int, np.integer))
+        or not 0 <= warmup_steps < total_steps
+    ):
+        raise ValueError(
+            f"warmup_steps must be an int in [0, total_steps={total_steps}); got {warmup_steps!r}"
+        )
     if not 0.0 <= final_lr_fraction <= 1.0:
         raise ValueError(f"final_lr_fraction must be in [0, 1]; got {final_lr_fraction!r}")
     return CosineWarmup(lr, total_steps, warmup_steps, final_lr_fraction)
@@ -183,47 +224,73 @@ def fit(
     >>> "val_loss" in history.history
     True
     """
-    X, y = _check_xy(model, X, y)
+    X, y = check_xy(model, X, y)
     if validation_data is not None:
         if not isinstance(validation_data, (tuple, list)) or len(validation_data) != 2:
             raise TypeError("validation_data must be a tuple (X_val, y_val)")
-        validation_data = _check_xy(model, *validation_data, names=("X_val", "y_val"))
+        validation_data = check_xy(model, *validation_data, names=("X_val", "y_val"))
         validation_data = (validation_data[0].astype("float32"), validation_data[1])
     if not 0.0 <= validation_split < 1.0:
         raise ValueError(f"validation_split must be in [0, 1), e.g. 0.2; got {validation_split!r}")
     if validation_split and validation_data is not None:
         raise ValueError("pass either validation_data or validation_split, not both")
-    if isinstance(num_epochs, bool) or not isinstance(num_epochs, (int, np.integer)) or num_epochs < 1:
+    if (
+        isinstance(num_epochs, bool)
+        or not isinstance(num_epochs, (int, np.integer))
+        or num_epochs < 1
+    ):
         raise ValueError(f"num_epochs must be a positive int; got {num_epochs!r}")
-    _check_lr(lr)
-    _check_batch_size(batch_size)
+    check_lr(lr)
+    check_batch_size(batch_size)
     if schedule not in (None, "cosine", "plateau"):
         raise ValueError(f"schedule must be None, 'cosine' or 'plateau'; got {schedule!r}")
-    if early_stopping is not None and (isinstance(early_stopping, bool) or not isinstance(early_stopping, int) or early_stopping < 1):
-        raise ValueError(f"early_stopping must be None or a patience in epochs (int >= 1); got {early_stopping!r}")
+    if early_stopping is not None and (
+        isinstance(early_stopping, bool)
+        or not isinstance(early_stopping, int)
+        or early_stopping < 1
+    ):
+        raise ValueError(
+            f"early_stopping must be None or a patience in epochs (int >= 1); got {early_stopping!r}"
+        )
     if augment is not None and not isinstance(augment, keras.layers.Layer):
         raise TypeError(
             "augment must be a Keras layer, e.g. keras.Sequential([keras.layers.RandomFlip('horizontal')]); "
             f"got {type(augment).__name__}"
         )
     if not compile and (schedule == "cosine" or augment is not None):
-        raise ValueError("schedule='cosine' and augment compile the model for you: they need compile=True")
+        raise ValueError(
+            "schedule='cosine' and augment compile the model for you: they need compile=True"
+        )
 
     keras.utils.set_random_seed(seed)
     has_validation = validation_data is not None or validation_split > 0
     monitor = "val_loss" if has_validation else "loss"
     callbacks = list(callbacks or [])
     if early_stopping is not None:
-        callbacks.append(keras.callbacks.EarlyStopping(monitor=monitor, patience=early_stopping, restore_best_weights=True))
+        callbacks.append(
+            keras.callbacks.EarlyStopping(
+                monitor=monitor, patience=early_stopping, restore_best_weights=True
+            )
+        )
     if schedule == "plateau":
-        callbacks.append(keras.callbacks.ReduceLROnPlateau(monitor=monitor, factor=0.5, patience=2, min_lr=lr / 100))
+        callbacks.append(
+            keras.callbacks.ReduceLROnPlateau(
+                monitor=monitor, factor=0.5, patience=2, min_lr=lr / 100
+            )
+        )
     trained = model
     if augment is not None:  # augmentation runs on training batches only; the weights are shared
-        trained = keras.Sequential([keras.Input(model.input_shape[1:]), augment, model], name=f"{model.name}_augmented")
+        trained = keras.Sequential(
+            [keras.Input(model.input_shape[1:]), augment, model], name=f"{model.name}_augmented"
+        )
     if compile:
         steps = math.ceil(len(X) * (1 - validation_split) / batch_size) * num_epochs
-        lr_schedule = cosine_warmup(lr, total_steps=steps, warmup_steps=int(0.05 * steps)) if schedule == "cosine" else None
-        compile_model(trained, lr=lr, schedule=lr_schedule)
+        lr_schedule = (
+            cosine_warmup(lr, total_steps=steps, warmup_steps=int(0.05 * steps))
+            if schedule == "cosine"
+            else None
+        )
+        compile_model(trained, lr=lr, lr_schedule=lr_schedule)
         if trained is not model:
             compile_model(model, lr=lr)  # so that model.evaluate works afterwards
     elif not trained.compiled:
@@ -236,7 +303,7 @@ def fit(
         validation_data=validation_data,
         validation_split=validation_split,
         callbacks=callbacks,
-        verbose=_verbosity(verbose),
+        verbose=verbosity(verbose),
     )
 
 
@@ -248,8 +315,8 @@ def evaluate(model: keras.Model, X, y, *, batch_size: int = 256) -> float:
     >>> 0.0 <= evaluate(model, np.zeros((4, 32, 32, 3), "uint8"), [0, 1, 0, 1]) <= 1.0
     True
     """
-    X, y = _check_xy(model, X, y)
-    _check_batch_size(batch_size)
+    X, y = check_xy(model, X, y)
+    check_batch_size(batch_size)
     probabilities = model.predict(X.astype("float32"), batch_size=batch_size, verbose=0)
     return float(np.mean(np.argmax(probabilities, axis=-1) == y))
 
@@ -281,15 +348,107 @@ def linear_probe_then_finetune(
     (1, 1)
     """
     if not isinstance(model, keras.Model) or "head" not in [layer.name for layer in model.layers]:
-        raise ValueError("linear_probe_then_finetune needs a model from build_model(base, num_classes) (with a 'head' layer)")
+        raise ValueError(
+            "linear_probe_then_finetune needs a model from build_model(base, num_classes) (with a 'head' layer)"
+        )
     reserved = {"num_epochs", "lr", "compile"} & set(fit_kwargs)
     if reserved:
-        raise TypeError(f"{sorted(reserved)} are set by linear_probe_then_finetune: use probe_epochs/finetune_epochs and probe_lr/finetune_lr")
+        raise TypeError(
+            f"{sorted(reserved)} are set by linear_probe_then_finetune: use probe_epochs/finetune_epochs and probe_lr/finetune_lr"
+        )
     freeze(model, unfreeze=0)
     probe = fit(model, X, y, num_epochs=probe_epochs, lr=probe_lr, **fit_kwargs)
     freeze(model, unfreeze=unfreeze)
     finetune = fit(model, X, y, num_epochs=finetune_epochs, lr=finetune_lr, **fit_kwargs)
     return probe, finetune
+
+
+def finetune_from_probe(
+    model: keras.Model,
+    head: keras.Model,
+    X,
+    y,
+    *,
+    num_epochs: int = 10,
+    lr: float = 3e-4,
+    batch_size: int = 32,
+    unfreeze: int | str = "all",
+    **fit_kwargs,
+) -> keras.callbacks.History:
+    """LP-FT's second step from a probe trained on cached features: copy, unfreeze, fine-tune.
+
+    ``head`` is a linear probe from :func:`train_head` (trained on the base's cached features,
+    the cheap first step); its weights go into ``model``'s ``"head"`` layer (``model`` from
+    :func:`tltutor.models.build_model` on the same base), then ``freeze(model, unfreeze=unfreeze)``
+    and :func:`fit` for ``num_epochs`` at ``lr`` (other keywords: seed, verbose, validation_data,
+    ...). BatchNorm stays in inference mode. Returns the fine-tuning History; ``model`` is trained
+    in place.
+
+    >>> from tltutor.models import build_model, get_base
+    >>> X = np.random.default_rng(0).integers(0, 256, (16, 32, 32, 3), dtype="uint8")
+    >>> y = np.arange(16) % 2
+    >>> base = get_base("TLNet", weights=None)
+    >>> head = train_head(extract_features(base, X, cache_dir=False), y, num_epochs=2)
+    >>> model = build_model(base, num_classes=2)
+    >>> history = finetune_from_probe(model, head, X, y, num_epochs=1, verbose=0)
+    >>> len(history.history["loss"]), len(model.trainable_weights) > len(head.trainable_weights)
+    (1, True)
+    """
+    if not isinstance(model, keras.Model) or "head" not in [layer.name for layer in model.layers]:
+        raise TypeError(
+            "model must come from models.build_model(base, num_classes) (a model with a 'head' layer)"
+        )
+    if not isinstance(head, keras.Model):
+        raise TypeError(
+            f"head must be a linear probe from train.train_head; got {type(head).__name__}"
+        )
+    weights = probe_weights(head)
+    target = model.get_layer("head")
+    expected = [tuple(w.shape) for w in target.get_weights()]
+    if [tuple(w.shape) for w in weights] != expected:
+        raise ValueError(
+            f"head's weights have shapes {[tuple(w.shape) for w in weights]} but the model's head needs {expected}: "
+            "train the probe on features of this model's base, with the same number of classes"
+        )
+    target.set_weights(weights)
+    freeze(model, unfreeze=unfreeze)
+    return fit(model, X, y, num_epochs=num_epochs, lr=lr, batch_size=batch_size, **fit_kwargs)
+
+
+def training_mode_accuracy(model: keras.Model, X, y, *, batch_size: int = 256) -> float:
+    """Accuracy with BatchNorm normalising by batch statistics (``training=True``), the BN-gap check.
+
+    Far above :func:`evaluate`'s inference-mode accuracy, it says the moving statistics lag
+    behind the weights (:func:`tltutor.models.recalibrate_bn` fixes that). A call with
+    ``training=True`` would also move the moving statistics towards these batches; they are
+    restored, so measuring leaves ``model`` as it was (Dropout is active, as in training).
+
+    >>> from tltutor.models import tlnet
+    >>> X = np.random.default_rng(0).integers(0, 256, (8, 32, 32, 3), dtype="uint8")
+    >>> model = scratch_model(tlnet(width=4), 2)
+    >>> before = [w.copy() for w in model.get_weights()]
+    >>> 0.0 <= training_mode_accuracy(model, X, np.arange(8) % 2) <= 1.0
+    True
+    >>> all(np.array_equal(a, b) for a, b in zip(before, model.get_weights()))   # statistics restored
+    True
+    """
+    X, y = check_xy(model, X, y)
+    check_batch_size(batch_size)
+    saved = [keras.ops.convert_to_numpy(variable) for variable in model.non_trainable_variables]
+    correct = 0
+    try:
+        for start in range(0, len(X), batch_size):
+            probabilities = model(X[start : start + batch_size].astype("float32"), training=True)
+            correct += int(
+                np.sum(
+                    np.argmax(keras.ops.convert_to_numpy(probabilities), axis=-1)
+                    == y[start : start + batch_size]
+                )
+            )
+    finally:
+        for variable, value in zip(model.non_trainable_variables, saved):
+            variable.assign(value)
+    return correct / len(X)
 
 
 # --------------------------------------------------------------------------- cached features and heads
@@ -310,18 +469,22 @@ def extract_features(base: keras.Model, X, *, batch_size: int = 256, cache_dir=N
     (4, 32)
     """
     if not isinstance(base, keras.Model):
-        raise TypeError(f"base must be a keras.Model such as get_base('TLNet'); got {type(base).__name__}")
+        raise TypeError(
+            f"base must be a keras.Model such as get_base('TLNet'); got {type(base).__name__}"
+        )
     if len(base.output_shape) != 2:
         raise ValueError(
             f"base must output pooled features (N, D); its output shape is {base.output_shape} — "
             "add keras.layers.GlobalAveragePooling2D() on top of it"
         )
-    X = _check_images(X, model=base)
-    _check_batch_size(batch_size)
+    X = check_images(X, model=base)
+    check_batch_size(batch_size)
     if cache_dir is False:
         return _predict_features(base, X, batch_size)
     folder = pathlib.Path(
-        cache_dir if cache_dir is not None else os.environ.get("TLTUTOR_CACHE") or "~/.cache/tltutor/features"
+        cache_dir
+        if cache_dir is not None
+        else os.environ.get("TLTUTOR_CACHE") or "~/.cache/tltutor/features"
     ).expanduser()
     path = folder / f"{_features_key(base, X)}.npz"
     features = _read_features(path, num_images=len(X))
@@ -332,12 +495,16 @@ def extract_features(base: keras.Model, X, *, batch_size: int = 256, cache_dir=N
 
 
 def _predict_features(base: keras.Model, X: np.ndarray, batch_size: int) -> np.ndarray:
-    return np.asarray(base.predict(X.astype("float32"), batch_size=batch_size, verbose=0), dtype="float32")
+    return np.asarray(
+        base.predict(X.astype("float32"), batch_size=batch_size, verbose=0), dtype="float32"
+    )
 
 
 def _features_key(base: keras.Model, X: np.ndarray) -> str:
     digest = hashlib.sha256()
-    digest.update(repr((tuple(base.input_shape), [type(layer).__name__ for layer in base.layers])).encode())
+    digest.update(
+        repr((tuple(base.input_shape), [type(layer).__name__ for layer in base.layers])).encode()
+    )
     for weight in base.weights:
         digest.update(np.ascontiguousarray(keras.ops.convert_to_numpy(weight)).tobytes())
     digest.update(repr((X.shape, str(X.dtype))).encode())
@@ -352,12 +519,18 @@ def _read_features(path: pathlib.Path, *, num_images: int) -> np.ndarray | None:
     try:
         with np.load(path, allow_pickle=False) as data:
             features, checksum = data["features"], str(data["sha256"])
-        if features.ndim == 2 and len(features) == num_images and _array_sha256(features) == checksum:
+        if (
+            features.ndim == 2
+            and len(features) == num_images
+            and _array_sha256(features) == checksum
+        ):
             return features
         problem = "its checksum or shape does not match"
     except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile) as error:
         problem = f"it cannot be read ({error})"
-    warnings.warn(f"feature cache {path} is damaged: {problem}; recomputing the features", stacklevel=3)
+    warnings.warn(
+        f"feature cache {path} is damaged: {problem}; recomputing the features", stacklevel=3
+    )
     try:
         path.unlink()
     except OSError:
@@ -424,26 +597,43 @@ def train_head(
         raise ValueError(
             f"features must be a numeric array (N, D), e.g. from extract_features; got shape {features.shape}, dtype {features.dtype}"
         )
-    labels = _check_labels(y, len(features))
+    labels = check_labels(y, len(features))
     if num_classes is None:
         num_classes = max(int(labels.max()) + 1, 2)
     if l2 < 0:
         raise ValueError(f"l2 must be >= 0; got {l2!r}")
     if not np.isfinite(features).all():
-        raise ValueError("features contain NaN or infinite values; recompute them (is the base diverged?)")
+        raise ValueError(
+            "features contain NaN or infinite values; recompute them (is the base diverged?)"
+        )
     variance = features.var(axis=0)
-    variance = variance + 1e-3 * variance.mean() + 1e-12  # floor: features constant here stay ~0 later
+    variance = (
+        variance + 1e-3 * variance.mean() + 1e-12
+    )  # floor: features constant here stay ~0 later
     regularizer = keras.regularizers.L2(l2) if l2 else None
     keras.utils.set_random_seed(seed)
     head = keras.Sequential(
         [
             keras.Input((features.shape[1],)),
-            keras.layers.Normalization(mean=features.mean(axis=0), variance=variance, name="standardize"),
-            keras.layers.Dense(num_classes, activation="softmax", kernel_regularizer=regularizer, name="head"),
+            keras.layers.Normalization(
+                mean=features.mean(axis=0), variance=variance, name="standardize"
+            ),
+            keras.layers.Dense(
+                num_classes, activation="softmax", kernel_regularizer=regularizer, name="head"
+            ),
         ],
         name="linear_probe",
     )
-    fit(head, features, labels, num_epochs=num_epochs, lr=lr, batch_size=batch_size, seed=seed, verbose=0)
+    fit(
+        head,
+        features,
+        labels,
+        num_epochs=num_epochs,
+        lr=lr,
+        batch_size=batch_size,
+        seed=seed,
+        verbose=0,
+    )
     return head
 
 
@@ -465,7 +655,9 @@ def probe_weights(head: keras.Model) -> list[np.ndarray]:
     """
     norm, dense = head.get_layer("standardize"), head.get_layer("head")
     mean = np.ravel(keras.ops.convert_to_numpy(norm.mean))
-    std = np.maximum(np.sqrt(np.ravel(keras.ops.convert_to_numpy(norm.variance))), keras.backend.epsilon())
+    std = np.maximum(
+        np.sqrt(np.ravel(keras.ops.convert_to_numpy(norm.variance))), keras.backend.epsilon()
+    )
     kernel, bias = dense.get_weights()
     return [kernel / std[:, None], bias - (mean / std) @ kernel]
 
@@ -487,13 +679,17 @@ def plot_history(history, *, metrics=("loss", "accuracy"), ax=None):
 
     logs = history.history if isinstance(history, keras.callbacks.History) else history
     if not isinstance(logs, dict):
-        raise TypeError(f"history must be a keras History or its .history dict; got {type(history).__name__}")
+        raise TypeError(
+            f"history must be a keras History or its .history dict; got {type(history).__name__}"
+        )
     metrics = [metrics] if isinstance(metrics, str) else list(metrics)
     missing = [metric for metric in metrics if metric not in logs]
     if missing:
         raise ValueError(f"{missing} not in the history; it has {sorted(logs)}")
     if ax is None:
-        figure, axes = plt.subplots(1, len(metrics), figsize=(4.5 * len(metrics), 3.2), squeeze=False)
+        figure, axes = plt.subplots(
+            1, len(metrics), figsize=(4.5 * len(metrics), 3.2), squeeze=False
+        )
         axes = list(axes[0])
     else:
         axes = list(ax) if isinstance(ax, (list, tuple, np.ndarray)) else [ax]
@@ -520,8 +716,14 @@ def learning_curve_plot(results: dict, *, title: str | None = None, ax=None):
     """
     import matplotlib.pyplot as plt
 
-    if not isinstance(results, dict) or not results or not all(isinstance(curve, dict) and curve for curve in results.values()):
-        raise ValueError('results must look like {"scratch": {5: 0.4, 20: 0.6}, "features": {5: 0.6, 20: 0.7}}')
+    if (
+        not isinstance(results, dict)
+        or not results
+        or not all(isinstance(curve, dict) and curve for curve in results.values())
+    ):
+        raise ValueError(
+            'results must look like {"scratch": {5: 0.4, 20: 0.6}, "features": {5: 0.6, 20: 0.7}}'
+        )
     if ax is None:
         figure, ax = plt.subplots(figsize=(5, 3.5))
     else:
@@ -542,52 +744,12 @@ def learning_curve_plot(results: dict, *, title: str | None = None, ax=None):
 # --------------------------------------------------------------------------- validation
 
 
-def _check_lr(lr) -> None:
-    if isinstance(lr, bool) or not isinstance(lr, (int, float)) or not 0 < lr < 10:
-        raise ValueError(f"lr must be a positive float such as 1e-3; got {lr!r}")
+def verbosity(verbose):
+    """``verbose`` for Keras' fit, with ``"auto"`` silenced under pytest or ``TLTUTOR_QUIET=1``.
 
-
-def _check_labels(y, num_examples: int, *, name: str = "y", num_classes: int | None = None) -> np.ndarray:
-    y = np.asarray(y)
-    if y.ndim == 2 and y.shape[1] == 1:
-        y = y[:, 0]
-    if y.ndim != 1:
-        raise ValueError(
-            f"{name} must be integer class labels of shape (N,); got shape {y.shape}"
-            + (" — looks one-hot: use y.argmax(axis=1)" if y.ndim == 2 else "")
-        )
-    if len(y) != num_examples:
-        raise ValueError(f"X has {num_examples} examples but {name} has {len(y)} labels; they must match")
-    if y.dtype.kind not in "uif" or (y.dtype.kind == "f" and not np.all(np.isfinite(y) & (y == np.round(y)))):
-        raise ValueError(f"{name} must hold integer class labels 0..C-1; got dtype {y.dtype} with values like {y[:5]}")
-    y = y.astype("int64")
-    if y.min() < 0 or (num_classes is not None and y.max() >= num_classes):
-        limit = f"0..{num_classes - 1}" if num_classes else "0 or more"
-        raise ValueError(
-            f"{name} has labels from {y.min()} to {y.max()}, but they must be in {limit}"
-            + (f" (the model has {num_classes} output units: build it with num_classes={y.max() + 1})" if num_classes else "")
-        )
-    return y
-
-
-def _check_xy(model: keras.Model, X, y, *, names=("X", "y")) -> tuple[np.ndarray, np.ndarray]:
-    """X and y as arrays that fit ``model``'s input and output."""
-    if not isinstance(model, keras.Model):
-        raise TypeError(f"model must be a keras.Model; got {type(model).__name__}")
-    if len(model.input_shape) == 4:
-        X = _check_images(X, model=model, name=names[0])
-    else:
-        X = np.asarray(X)
-        expected = tuple(model.input_shape[1:])
-        if X.dtype.kind not in "uif" or X.ndim != len(expected) + 1 or any(e not in (None, s) for e, s in zip(expected, X.shape[1:])):
-            raise ValueError(f"{names[0]} must be a numeric array of shape (N, {', '.join(map(str, expected))}); got {X.shape} {X.dtype}")
-        if X.dtype.kind == "f" and not np.isfinite(X).all():
-            raise ValueError(f"{names[0]} contains NaN or infinite values; clean them first")
-    y = _check_labels(y, len(X), name=names[1], num_classes=model.output_shape[-1])
-    return X, y
-
-
-def _verbosity(verbose):
+    >>> verbosity(2)
+    2
+    """
     if verbose != "auto":
         return verbose
     quiet = "PYTEST_CURRENT_TEST" in os.environ or os.environ.get("TLTUTOR_QUIET") == "1"
@@ -615,13 +777,26 @@ def scratch_model(base: keras.Model, num_classes: int) -> keras.Model:
     """
     inputs = keras.Input(base.input_shape[1:])
     features = base(inputs)
-    outputs = keras.layers.Dense(int(num_classes), activation="softmax", name="head", dtype="float32")(features)
+    outputs = keras.layers.Dense(
+        int(num_classes), activation="softmax", name="head", dtype="float32"
+    )(features)
     return keras.Model(inputs, outputs, name="scratch_model")
 
 
 def compare_transfer(
-    X_train, y_train, X_test, y_test, *, sizes=(5, 20, 100), arch: str = "TLNet", weights="course",
-    strategies=STRATEGIES, num_epochs: int = 30, seed: int = 0, verbose: int = 0,
+    X_train,
+    y_train,
+    X_test,
+    y_test,
+    *,
+    sizes=(5, 20, 100),
+    arch: str = "TLNet",
+    weights="course",
+    strategies=STRATEGIES,
+    num_epochs: int = 30,
+    seed: int = 0,
+    verbose: int = 0,
+    progress=None,
 ) -> dict:
     """Accuracy on ``X_test`` of each strategy after training on ``n`` labels per class, for n in ``sizes``.
 
@@ -630,7 +805,12 @@ def compare_transfer(
     - ``"finetune"``: that linear head first, then every layer but BatchNorm
       fine-tuned at a 10x lower learning rate (linear probe, then fine-tune).
 
-    Returns ``{strategy: {n: accuracy}}``.
+    ``arch`` and ``weights`` go to :func:`tltutor.models.get_base` (e.g. ``"MobileNetV2"`` with
+    ``"imagenet"``, or a weights file); the base preprocesses the raw pixels itself, and its input
+    size is the images' size. Scratch and fine-tuning train for ``num_epochs`` epochs, 10 more
+    (at most ``num_epochs`` more) on training sets under 200 images. ``progress(strategy, n, accuracy, seconds)`` is called
+    before each model is trained (``accuracy`` None) and after it is tested.
+    Every argument is checked before any training. Returns ``{strategy: {n: accuracy}}``.
 
     >>> from tltutor import data
     >>> X_train, y_train, X_test, y_test = data.lab_target()
@@ -638,42 +818,125 @@ def compare_transfer(
     >>> 0.2 < r["features"][5] <= 1.0
     True
     """
+    from time import perf_counter
+
     from tltutor import data, models
 
+    strategies = [strategies] if isinstance(strategies, str) else list(strategies)
     unknown = set(strategies) - set(STRATEGIES)
-    if unknown:
+    if unknown or not strategies:
         raise ValueError(f"unknown strategies {sorted(unknown)}; choose from {STRATEGIES}")
-    X_test, y_test = np.asarray(X_test), np.asarray(y_test)
+    X_train, y_train, X_test, y_test = (np.asarray(a) for a in (X_train, y_train, X_test, y_test))
     if len(X_test) == 0 or len(X_train) == 0:
         raise ValueError("X_train and X_test must not be empty")
+    sizes = _check_sizes(sizes, y_train)
+    if (
+        isinstance(num_epochs, bool)
+        or not isinstance(num_epochs, (int, np.integer))
+        or num_epochs < 1
+    ):
+        raise ValueError(f"num_epochs must be a positive int; got {num_epochs!r}")
+    if progress is not None and not callable(progress):
+        raise TypeError(
+            f"progress must be a function (strategy, n, accuracy, seconds) or None; got {progress!r}"
+        )
+    report = progress or (lambda *args: None)
     num_classes = int(max(y_train.max(), y_test.max())) + 1
     source = models.get_base(arch, weights=weights, input_shape=X_test.shape[1:])
     test_features = extract_features(source, X_test)
     results: dict = {name: {} for name in strategies}
+
+    def run(strategy: str, n: int, train_and_test) -> None:
+        report(strategy, n, None, 0.0)
+        start = perf_counter()
+        results[strategy][n] = accuracy = train_and_test()
+        report(strategy, n, accuracy, perf_counter() - start)
+
     for n in sizes:
         X, y = data.sample_per_class(X_train, y_train, n, seed=seed)
-        epochs = num_epochs + 10 * (len(X) < 200)  # tiny sets need more passes
-        if "scratch" in strategies:
-            keras.utils.set_random_seed(seed)  # the same initial weights for every run with this seed
-            model = scratch_model(models.get_base(arch, weights=None, input_shape=X.shape[1:]), num_classes)
+        epochs = num_epochs + min(10, num_epochs) * (len(X) < 200)  # tiny sets need more passes
+
+        def scratch() -> float:
+            keras.utils.set_random_seed(
+                seed
+            )  # the same initial weights for every run with this seed
+            model = scratch_model(
+                models.get_base(arch, weights=None, input_shape=X.shape[1:]), num_classes
+            )
             fit(model, X, y, num_epochs=epochs, lr=2e-3, batch_size=32, seed=seed, verbose=0)
             models.recalibrate_bn(model, X)
-            results["scratch"][n] = evaluate(model, X_test, y_test)
-        if "features" in strategies or "finetune" in strategies:
+            return _accuracy(model, X_test, y_test)
+
+        head = None
+
+        def features() -> float:
+            nonlocal head
             head = train_head(extract_features(source, X), y, num_classes=num_classes, seed=seed)
-            results.setdefault("features", {})
-            if "features" in strategies:
-                results["features"][n] = evaluate(head, test_features, y_test)
-        if "finetune" in strategies:
-            base = models.get_base(arch, weights=weights, input_shape=X.shape[1:])
-            model = models.build_model(base, num_classes)
+            return _accuracy(head, test_features, y_test)
+
+        def finetune() -> float:
+            model = models.build_model(
+                models.get_base(arch, weights=weights, input_shape=X.shape[1:]), num_classes
+            )
             model.get_layer("head").set_weights(probe_weights(head))
             models.freeze(model, unfreeze="all")
             fit(model, X, y, num_epochs=epochs, lr=3e-4, batch_size=32, seed=seed, verbose=0)
-            results["finetune"][n] = evaluate(model, X_test, y_test)
+            return _accuracy(model, X_test, y_test)
+
+        if "scratch" in strategies:
+            run("scratch", n, scratch)
+        if "features" in strategies:
+            run("features", n, features)
+        elif "finetune" in strategies:
+            head = train_head(extract_features(source, X), y, num_classes=num_classes, seed=seed)
+        if "finetune" in strategies:
+            run("finetune", n, finetune)
         if verbose:
-            print(f"{n:>4} labels/class: " + "  ".join(f"{s} {results[s][n]:.3f}" for s in strategies if n in results[s]))
-    return {name: results[name] for name in strategies}
+            print(
+                f"{n:>4} labels/class: " + "  ".join(f"{s} {results[s][n]:.3f}" for s in strategies)
+            )
+    return results
+
+
+def _check_sizes(sizes, y_train) -> list[int]:
+    """Labels per class as a sorted list of ints, each at most the smallest class of ``y_train``."""
+    sizes = [sizes] if isinstance(sizes, (int, np.integer)) else list(sizes)
+    if not sizes or any(
+        isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 1 for n in sizes
+    ):
+        raise ValueError(
+            f"sizes must be positive numbers of labels per class, e.g. (5, 20, 100); got {sizes!r}"
+        )
+    counts = np.bincount(np.asarray(y_train, dtype="int64"))
+    present = np.flatnonzero(counts)
+    smallest = int(present[np.argmin(counts[present])])
+    too_many = sorted(int(n) for n in set(sizes) if n > counts[smallest])
+    if too_many:
+        raise ValueError(
+            f"sizes {too_many} ask for more labels per class than X_train has: its smallest class ({smallest}) "
+            f"has {counts[smallest]} images; use sizes up to {counts[smallest]}"
+        )
+    return sorted({int(n) for n in sizes})
+
+
+def _accuracy(model: keras.Model, X, y, *, batch_size: int = 256) -> float:
+    """Accuracy of ``model`` on ``(X, y)``, called eagerly batch by batch (``training=False``).
+
+    Unlike ``model.predict`` this compiles nothing, so evaluating many freshly built models once
+    each costs no tf.function tracing and triggers no TensorFlow "retracing" warning.
+    """
+    correct = 0
+    for start in range(0, len(X), batch_size):
+        probabilities = model(
+            keras.ops.convert_to_tensor(X[start : start + batch_size], "float32"), training=False
+        )
+        correct += int(
+            np.sum(
+                np.argmax(keras.ops.convert_to_numpy(probabilities), axis=-1)
+                == y[start : start + batch_size]
+            )
+        )
+    return correct / len(X)
 
 
 def results_table(results: dict) -> str:

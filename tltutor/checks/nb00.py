@@ -1,9 +1,13 @@
 """Checkers for notebook 00 (setup and tour): importing this module registers them.
 
+Both exercises ask for a *prediction* that the next cell's table then confirms: which domain
+shifts leave the mean pixel where it was (00.1), and which one shrinks the spread most (00.2).
+The truth is computed from the same images the notebook uses, not written down.
+
 >>> from tltutor import exercises
 >>> from tltutor.checks import nb00
->>> exercises.check("00.1", ["Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot"], widget=False)
-[ex 00.1] correct: target label 0 is 'Sandal', ..., label 4 is 'Ankle boot'.
+>>> exercises.check("00.2", "contrast", widget=False)
+[ex 00.2] correct: contrast squeezes every pixel towards mid-grey: the spread falls from 84 to 25.
 True
 """
 
@@ -15,100 +19,164 @@ import numpy as np
 
 from tltutor import data, exercises
 
-__all__ = ["check_counts", "check_target_names", "expected_counts"]
+__all__ = ["MEAN_TOLERANCE", "check_smallest_spread", "check_unchanged_mean", "shift_statistics"]
+
+#: a shift "leaves the mean pixel where it was" when it moves it by less than this (grey levels)
+MEAN_TOLERANCE = 2.0
+
+
+@functools.cache
+def shift_statistics(seed: int = 0) -> dict[str, tuple[float, float]]:
+    """Mean pixel and spread of notebook 00's 500 clean test images under each shift (severity 1).
+
+    >>> stats = shift_statistics()
+    >>> sorted(stats) == sorted(["clean", *data.SHIFTS])
+    True
+    """
+    clean = data.load_fashion_mnist("test", full=False)[0][:500]
+    images = {"clean": clean, **{kind: data.shift(clean, kind, seed=seed) for kind in data.SHIFTS}}
+    return {kind: (float(X.mean()), float(X.std())) for kind, X in images.items()}
+
+
+def _mean_moves(seed: int = 0) -> dict[str, float]:
+    stats = shift_statistics(seed)
+    return {kind: stats[kind][0] - stats["clean"][0] for kind in data.SHIFTS}
+
+
+def _as_kinds(answer) -> tuple[set[str] | None, str]:
+    """The answer as a set of shift names, or None and what is wrong with it."""
+    if isinstance(answer, str):
+        answer = [answer]
+    if isinstance(answer, np.ndarray):
+        answer = answer.tolist()
+    if not isinstance(answer, (set, frozenset, list, tuple)):
+        return (
+            None,
+            f"expected a set of shift names such as {{'noise'}}; got {exercises.describe(answer)}.",
+        )
+    answer = list(answer)
+    if not all(isinstance(kind, str) for kind in answer):
+        return (
+            None,
+            f"every item should be a shift name (a string), one of {', '.join(data.SHIFTS)}.",
+        )
+    kinds = {kind.strip().lower() for kind in answer}
+    unknown = sorted(kinds - set(data.SHIFTS) - {"clean"})
+    if unknown:
+        return (
+            None,
+            f"unknown shift(s) {', '.join(map(repr, unknown))}; the shifts are {', '.join(data.SHIFTS)}.",
+        )
+    return kinds, ""
 
 
 @exercises.exercise(
     "00.1",
-    "Name the target classes",
-    name="target_names",
+    "Predict: which shifts leave the mean pixel where it was?",
+    name="unchanged_mean",
     hints=[
-        "`data.TARGET_CLASSES` holds the Fashion-MNIST class *numbers* of the target task.",
-        "`data.FASHION_CLASSES[c]` is the name of class number `c`.",
-        "`[data.FASHION_CLASSES[c] for c in data.TARGET_CLASSES]`",
+        "Look at the rows of the picture: which shifts add or remove brightness, and which only move "
+        "pixels around or mix neighbouring pixels?",
+        "A blur averages each pixel with its neighbours; a rotation moves pixels (the black corners it "
+        "fills in are black background anyway).",
     ],
 )
-def check_target_names(answer) -> tuple[bool, str]:
-    """00.1: the names of the target classes, in the order of the target labels 0..4."""
-    expected = [data.FASHION_CLASSES[c] for c in data.TARGET_CLASSES]
-    source = [data.FASHION_CLASSES[c] for c in data.SOURCE_CLASSES]
-    if isinstance(answer, np.ndarray):
-        answer = answer.tolist()
-    if isinstance(answer, str) or not isinstance(answer, (list, tuple)):
-        return False, f"expected a list of {len(expected)} class names; got a {type(answer).__name__}."
-    answer = list(answer)
-    if answer and all(isinstance(a, (int, np.integer)) and not isinstance(a, bool) for a in answer):
-        return False, (
-            "these are class numbers; the exercise asks for their names: look each number up in "
-            "`data.FASHION_CLASSES`."
+def check_unchanged_mean(answer) -> tuple[bool, str]:
+    """00.1: the set of shifts that move the mean pixel of the clean images by less than 2 grey levels."""
+    kinds, message = _as_kinds(answer)
+    if kinds is None:
+        return False, message
+    if "clean" in kinds:
+        return False, "'clean' is the reference, not a shift: name only shifts, from " + ", ".join(
+            data.SHIFTS
+        ) + "."
+    moves = _mean_moves()
+    truth = {kind for kind, move in moves.items() if abs(move) < MEAN_TOLERANCE}
+    if not kinds:
+        return (
+            False,
+            "an empty set says every shift moves the mean pixel; look again at the picture.",
         )
-    if not all(isinstance(a, str) for a in answer):
-        return False, "every item should be a class name (a string) such as 'Sandal'."
-    if len(answer) != len(expected):
-        return False, f"the target task has {len(expected)} classes; your list has {len(answer)} names."
-    if answer == source:
-        return False, (
-            "these are the *source* classes (0-4), the ones the pretrained model already knows; "
-            "the target task is the new classes, `data.TARGET_CLASSES`."
+    wrong = sorted(kinds - truth)
+    missed = sorted(truth - kinds)
+    if not wrong and not missed:
+        return (
+            True,
+            f"{' and '.join(sorted(truth))} keep the mean pixel (within {MEAN_TOLERANCE:.0f}), yet they change P(X).",
         )
-    if answer == expected:
-        return True, f"target label 0 is {expected[0]!r}, ..., label 4 is {expected[-1]!r}."
-    if len(set(answer)) != len(answer):
-        return False, "a name appears more than once; each of the 5 target classes should appear once."
-    if sorted(answer) == sorted(expected):
-        return False, (
-            "the right names in the wrong order: target label 0 must be the first of "
-            "`data.TARGET_CLASSES`, label 1 the second, and so on."
-        )
-    wrong = [a for a in answer if a not in expected]
-    return False, f"{len(wrong)} of your names ({', '.join(map(repr, wrong[:3]))}) are not target classes."
-
-
-@functools.cache
-def expected_counts(split: str = "train") -> tuple[int, ...]:
-    """Images per target class in ``data.lab_target()``'s pool (``"train"``) or test set (``"test"``).
-
-    >>> expected_counts("test")
-    (300, 300, 300, 300, 300)
-    """
-    _, y = data.load_bundled_fashion(split)
-    return tuple(int(np.count_nonzero(y == c)) for c in data.TARGET_CLASSES)
+    parts = [f"{kind} moves the mean by {moves[kind]:+.0f} grey levels" for kind in wrong]
+    if missed:
+        parts.append(f"{len(missed)} more shift(s) leave it in place")
+    return False, "; ".join(parts) + "."
 
 
 @exercises.exercise(
     "00.2",
-    "Count the labelled target images",
-    name="counts",
+    "Predict: which shift shrinks the spread of the pixels most?",
+    name="smallest_spread",
     hints=[
-        "`data.lab_target()` returns `X_train, y_train, X_test, y_test`; the pool is `y_train`.",
-        "`np.bincount(y_train)` counts how often each label 0, 1, 2, ... occurs.",
+        "The spread is the standard deviation of the pixel values: how far pixels are from the mean.",
+        "Which shift pulls dark and bright pixels towards each other, so the picture looks grey?",
     ],
 )
-def check_counts(answer) -> tuple[bool, str]:
-    """00.2: ``np.bincount(y_train)`` of the target pool: images per target class."""
-    expected = np.array(expected_counts("train"))
-    ok, message = exercises.expect_array(answer, dtype_kind="iuf")
-    if not ok:
-        return False, message
-    counts = np.asarray(answer)
-    if counts.ndim == 0:
-        total = int(expected.sum())
-        hint = " That is the size of the whole pool." if float(counts) == total else ""
-        return False, f"got one number ({float(counts):g}); expected one count per class, {len(expected)} numbers.{hint}"
-    if counts.ndim != 1:
-        return False, f"expected a 1-D array of {len(expected)} counts; got shape {counts.shape}."
-    if len(counts) == 10:
-        return False, (
-            "10 counts: you counted the original Fashion-MNIST labels 0-9. The target task relabels "
-            "its 5 classes as 0..4, so count `y_train` from `data.lab_target()`."
+def check_smallest_spread(answer) -> tuple[bool, str]:
+    """00.2: the shift with the smallest pixel spread (standard deviation) at severity 1."""
+    if not isinstance(answer, str):
+        return (
+            False,
+            f"expected one shift name (a string) such as 'noise'; got {exercises.describe(answer)}.",
         )
-    if len(counts) != len(expected):
-        return False, f"the target task has {len(expected)} classes; your array has {len(counts)} counts."
-    if np.array_equal(counts, expected_counts("test")):
-        return False, "these are the counts of the *test* set (`y_test`); the labelled pool is `y_train`."
-    if not np.array_equal(counts, expected):
-        return False, (
-            f"got {counts.tolist()}; expected {expected.tolist()} (count `y_train` of `data.lab_target()`, "
-            "which uses the bundled subset by default)."
+    kind = answer.strip().lower()
+    if kind not in data.SHIFTS:
+        return False, f"{answer!r} is not a shift; choose one of {', '.join(data.SHIFTS)}."
+    stats = shift_statistics()
+    truth = min(data.SHIFTS, key=lambda k: stats[k][1])
+    clean = stats["clean"][1]
+    if kind == truth:
+        return (
+            True,
+            f"{kind} squeezes every pixel towards mid-grey: the spread falls from {clean:.0f} to {stats[kind][1]:.0f}.",
         )
-    return True, f"{int(expected[0])} labelled images per class, {int(expected.sum())} in all; balanced classes."
+    return False, (
+        f"{kind} changes the spread from {clean:.0f} to {stats[kind][1]:.0f}; another shift shrinks it "
+        "to a fraction of that."
+    )
+
+
+# ------------------------------------------------------------------ quizzes
+
+exercises.define_quiz(
+    "00.q1",
+    question="You skip an exercise and press Run All. What happens?",
+    options=[
+        "The notebook stops with an error at the check",
+        "The check says 'not attempted' and the notebook goes on",
+        "The kernel restarts",
+    ],
+    answer=1,
+    explanation="A check prints a verdict; later cells fall back to a reference answer.",
+    why=[
+        "Checks never raise for an answer: they print a verdict.",
+        "",
+        "Skipping restarts nothing. (Only code that ends the process itself, such as os._exit, "
+        "can kill a kernel; a check cannot prevent that.)",
+    ],
+)
+
+exercises.define_quiz(
+    "00.q2",
+    question="Source and target: garments on photo backgrounds. What clearly differs?",
+    options=[
+        "The domain: close pixel statistics show that P(X) is the same",
+        "Nothing",
+        "The task: the classes to tell apart",
+    ],
+    answer=2,
+    explanation="No class is shared: a new task. (Close pixel statistics do not prove the same P(X).)",
+    why=[
+        "Close means and spreads do not make two distributions equal: blur and rotation keep the mean "
+        "pixel and still change P(X). And the classes certainly differ.",
+        "The two sets share no class.",
+        "",
+    ],
+)
