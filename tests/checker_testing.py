@@ -4,6 +4,8 @@ import contextlib
 import io
 import re
 
+import keras
+
 from tltutor import exercises
 
 VERDICT = re.compile(r"^\[(ex|quiz) [\w.-]+\] (correct|not yet|not attempted): \S[^\n]*$")
@@ -44,3 +46,10 @@ class Hostile:
 
     def __array__(self, dtype=None, copy=None):
         raise RuntimeError("no array")
+
+
+class RaisingModel(keras.Model):
+    """A Keras model whose call always fails."""
+
+    def call(self, x):
+        raise ValueError("broken on purpose")

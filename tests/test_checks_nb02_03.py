@@ -14,7 +14,7 @@ import pytest
 from tltutor import data, exercises, models, train
 from tltutor.checks import nb02
 
-from checker_testing import VERDICT, Hostile, verdict  # noqa: F401
+from checker_testing import VERDICT, Hostile, RaisingModel, verdict  # noqa: F401
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -22,13 +22,6 @@ def registered():
     """Register the checkers again: other test modules may have called exercises.reset()."""
     importlib.reload(nb02)
     yield
-
-
-class RaisingModel(keras.Model):
-    """A Keras model whose call always fails."""
-
-    def call(self, x):
-        raise ValueError("broken on purpose")
 
 
 HOSTILE = [

@@ -11,7 +11,7 @@ import pytest
 from tltutor import data, exercises, models, train
 from tltutor.checks import nb03
 
-from checker_testing import Hostile, verdict
+from checker_testing import Hostile, RaisingModel, verdict
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -19,13 +19,6 @@ def registered():
     """Register the checkers again: other test modules may have called exercises.reset()."""
     importlib.reload(nb03)
     yield
-
-
-class RaisingModel(keras.Model):
-    """A Keras model whose call always fails."""
-
-    def call(self, x):
-        raise ValueError("broken on purpose")
 
 
 HOSTILE = [
