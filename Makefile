@@ -16,10 +16,10 @@ $(STAMP): requirements.txt requirements-course.txt pyproject.toml
 demo: $(STAMP)                ## the main job: source model -> target task, scratch vs features vs fine-tuning
 	$(PY) -m tltutor demo
 
-test: $(STAMP)                ## lint, unit tests + every notebook (solution and student versions)
+test: $(STAMP)                ## lint, unit tests, every notebook once (nbval), the book in Chromium if built
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
-	$(PY) -m pytest
+	$(PY) -m pytest -m "not slow"
 
 doctor: $(STAMP)
 	$(PY) -m tltutor doctor
@@ -33,8 +33,9 @@ book: $(STAMP)                ## the Jupyter Book site in book/_build/html (exec
 student-copy: $(STAMP)        ## notebooks without solutions, in student/
 	$(PY) -m tltutor student-copy notebooks -o student
 
-lessons: $(STAMP)              ## slow: every notebook with seeds 0, 1, 2; fails when a lesson assertion does not hold
+lessons: $(STAMP)              ## slow: every notebook with seeds 0, 1 (student copy), 2, and the tests marked slow
 	$(PY) scripts/lessons.py --seeds 0 1 2 --json out/lessons.json
+	$(PY) -m pytest -m slow tests
 
 bench: $(STAMP)                ## speed ratios (cached features, fit overhead, tf.data; on a GPU: mixed precision, jit)
 	$(PY) bench/bench.py --quick --json out/bench.json

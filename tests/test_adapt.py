@@ -101,7 +101,7 @@ def test_proxy_a_distance_separable_and_identical_domains():
     A = RNG.normal(size=(400, 5))
     assert adapt.proxy_a_distance(A, A + 10.0) == 2.0
     assert adapt.proxy_a_distance(A[:200], RNG.normal(size=(300, 5))) < 0.4  # sizes may differ
-    assert 0.0 <= adapt.proxy_a_distance(A[:200], A[200:]) <= 2.0
+    assert adapt.proxy_a_distance(A[:200], A[200:]) < 0.4  # two halves of one sample
 
 
 def test_proxy_a_distance_grows_with_the_shift_and_is_seeded():
@@ -109,6 +109,8 @@ def test_proxy_a_distance_grows_with_the_shift_and_is_seeded():
     near, far = adapt.proxy_a_distance(A, B + 0.3), adapt.proxy_a_distance(A, B + 1.5)
     assert near < far
     assert adapt.proxy_a_distance(A, B, seed=3) == adapt.proxy_a_distance(A, B, seed=3)
+    # ... and the seed is used: other seeds split the examples differently
+    assert len({adapt.proxy_a_distance(A, B + 0.3, seed=seed) for seed in range(5)}) > 1
 
 
 @pytest.mark.parametrize(
@@ -330,16 +332,20 @@ def test_mixed_batches_hide_target_labels():
 
 @pytest.mark.parametrize("fit", [adapt.fit_coral, adapt.fit_dann])
 def test_fit_returns_a_trained_classifier(fit):
-    Xs, ys, Xt = images(24, seed=4), np.arange(24) % 3, images(16, seed=5)
+    # three classes told apart by brightness (dark, mid, bright); the target images span all of it
+    Xs = np.concatenate([images(8, seed=4 + k, low=85 * k, high=85 * k + 85) for k in range(3)])
+    ys, Xt = np.repeat(np.arange(3), 8), images(16, seed=5)
+    keras.utils.set_random_seed(0)
     base = models.tlnet(width=4)
     before = base.get_layer("block1_conv1").get_weights()[0].copy()
-    classifier, history = fit(base, Xs, ys, Xt, num_epochs=2, batch_size=16, verbose=0)
+    classifier, history = fit(base, Xs, ys, Xt, num_epochs=3, batch_size=16, lr=1e-2, verbose=0)
     assert classifier.output_shape == (None, 3)
-    assert len(history.history["label_loss"]) == 2 and len(history.history["domain_loss"]) == 2
+    assert len(history.history["label_loss"]) == 3 and len(history.history["domain_loss"]) == 3
     assert not np.allclose(
         before, base.get_layer("block1_conv1").get_weights()[0]
     )  # the base learned
-    assert 0.0 <= train.evaluate(classifier, Xs, ys) <= 1.0
+    assert history.history["label_loss"][-1] < history.history["label_loss"][0]
+    assert train.evaluate(classifier, Xs, ys) >= 0.8  # chance is 1/3
     assert all(np.isfinite(v).all() for v in history.history.values())
 
 

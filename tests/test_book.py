@@ -53,6 +53,8 @@ WIDGET_VIEW = 'script[type="application/vnd.jupyter.widget-view+json"]'
 # against pydata-sphinx-theme's "Got invalid theme mode").
 # Blocks that could need sideways scrolling: code, printed output, tables.
 WIDE_BLOCKS = ".cell_input pre, .cell_output pre, .cell_output table"
+# a rendered widget's root element (a control without a kernel is "jupyter-widgets-disconnected")
+RENDERED_WIDGET = ".widget-subarea > .lm-Widget"
 VIEWPORTS = {"desktop": (1366, 900), "phone": (390, 844)}
 
 
@@ -141,7 +143,7 @@ class Visit:
             "widgets did not render": (
                 WIDGET_VIEW,
                 """views => Array.from(document.querySelectorAll(views))
-                .every(view => view.parentElement.querySelector('.widget-subarea .jupyter-widgets'))""",
+                .every(view => view.parentElement.querySelector('.widget-subarea > .lm-Widget'))""",
             ),
             "maths was not typeset by MathJax": (
                 ".math",
@@ -276,7 +278,7 @@ def test_every_page_loads_cleanly_offline_with_figures_and_widgets(site, visit):
                 f"{images} figures in the executed notebook, {shown_images} on the page"
             )
         scripts = tab.page.locator(WIDGET_VIEW).count()
-        rendered = tab.page.locator(".widget-subarea > .jupyter-widgets").count()
+        rendered = tab.page.locator(RENDERED_WIDGET).count()
         if scripts != views or rendered < views:
             problems.append(
                 f"{views} widget outputs in the executed notebook, {scripts} on the page, "

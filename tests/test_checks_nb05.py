@@ -121,44 +121,177 @@ def test_a_function_that_hangs_is_stopped(monkeypatch):
 # --------------------------------------------------------------------------- 05.1
 
 
+def transfer_verdict(acc_transfer, acc_scratch, n_test):
+    """The notebook's solution."""
+    ntg = (1 - acc_transfer) - (1 - acc_scratch)
+    se_transfer = (acc_transfer * (1 - acc_transfer) / n_test) ** 0.5
+    se_scratch = (acc_scratch * (1 - acc_scratch) / n_test) ** 0.5
+    se_diff = (se_transfer**2 + se_scratch**2) ** 0.5
+    if ntg > 2 * se_diff:
+        return ntg, "negative transfer"
+    if ntg < -2 * se_diff:
+        return ntg, "positive transfer"
+    return ntg, "no clear difference"
+
+
+def with_threshold(threshold, gap=lambda t, s: s - t, names=nb05.VERDICTS):
+    """A verdict function that calls a gap evidence beyond threshold(t, s, n)."""
+
+    def answer(t, s, n):
+        ntg, limit = gap(t, s), threshold(t, s, n)
+        return ntg, names[0] if ntg > limit else names[1] if ntg < -limit else names[2]
+
+    return answer
+
+
+def se(a, n):
+    return math.sqrt(a * (1 - a) / n)
+
+
+def se_diff(t, s, n):
+    return math.sqrt(se(t, n) ** 2 + se(s, n) ** 2)
+
+
 def test_reference_ntg():
     assert math.isclose(nb05.reference_ntg(0.48, 0.55), 0.07)
     assert math.isclose(nb05.reference_ntg(0.75, 0.55), -0.20)
 
 
+def test_reference_transfer_verdict():
+    gap, verdict = nb05.reference_transfer_verdict(0.478, 0.545, 1000)
+    assert math.isclose(gap, 0.067) and verdict == "negative transfer"
+    assert nb05.reference_transfer_verdict(0.741, 0.545, 1000)[1] == "positive transfer"
+    assert nb05.reference_transfer_verdict(0.555, 0.545, 1000)[1] == "no clear difference"
+    assert nb05.reference_transfer_verdict(0.525, 0.55, 1000)[1] == "no clear difference"
+    assert nb05.reference_transfer_verdict(0.525, 0.55, 5000)[1] == "negative transfer"
+
+
+def test_reference_transfer_verdict_passes_its_own_check():
+    ok, line = verdict("05.1", nb05.reference_transfer_verdict)
+    assert ok and "correct" in line, line
+
+
+def test_the_cases_tell_every_mistake_apart():
+    """Each mistake's verdicts differ from the right ones and from every other mistake's."""
+    cases = nb05._VERDICT_CASES
+    right = tuple(nb05.reference_transfer_verdict(*case)[1] for case in cases)
+    patterns = [tuple(rule(*case) for case in cases) for rule, _ in nb05._VERDICT_MISTAKES]
+    assert right not in patterns
+    assert len(set(patterns)) == len(patterns)
+    for t, s, n in cases:  # no case near the rule's threshold: 1.96 or a pooled accuracy pass too
+        assert abs(abs(s - t) / se_diff(t, s, n) - 2) > 0.25, (t, s, n)
+
+
 @pytest.mark.parametrize(
     "answer",
     [
-        lambda acc_transfer, acc_scratch: (1 - acc_transfer) - (1 - acc_scratch),
-        lambda acc_transfer, acc_scratch: acc_scratch - acc_transfer,
-        lambda acc_transfer, acc_scratch: np.float32(acc_scratch) - np.float64(acc_transfer),
-        lambda acc_transfer, acc_scratch: np.array([acc_scratch - acc_transfer]),
-        lambda acc_transfer, acc_scratch: ops.convert_to_tensor(
-            acc_scratch - acc_transfer, dtype="float64"
+        transfer_verdict,
+        with_threshold(lambda t, s, n: 1.96 * se_diff(t, s, n)),
+        with_threshold(lambda t, s, n: 2 * math.sqrt(2 * (t + s) / 2 * (1 - (t + s) / 2) / n)),
+        lambda t, s, n: list(transfer_verdict(t, s, n)),
+        lambda t, s, n: (np.float32(s) - np.float64(t), transfer_verdict(t, s, n)[1]),
+        lambda t, s, n: (
+            ops.convert_to_tensor(s - t, dtype="float64"),
+            transfer_verdict(t, s, n)[1],
         ),
+        lambda t, s, n: (np.array([s - t]), np.str_(transfer_verdict(t, s, n)[1])),
     ],
+    ids=["solution", "1.96", "pooled", "list", "numpy", "tensor", "arrays"],
 )
-def test_ntg_correct(answer):
+def test_transfer_verdict_correct(answer):
     ok, line = verdict("05.1", answer)
     assert ok and "correct" in line, line
+
+
+def right_verdict(t, s, n):
+    return nb05.reference_transfer_verdict(t, s, n)[1]
 
 
 @pytest.mark.parametrize(
     "answer, expected",
     [
-        (lambda t, s: t - s, "accuracy gap"),
-        (lambda t, s: 100 * (s - t), "percentage points"),
-        (lambda t, s: abs(s - t), "without its sign"),
-        (lambda t, s: 1 - t, "error alone"),
-        (lambda t, s: t / s, "ratio"),
-        (lambda t, s: 0.0, "expected +0.07"),
-        (lambda t, s: [s - t, 0.0], "one number"),
-        (lambda t: t, "raised TypeError"),
+        # the gap itself
+        (lambda t, s, n: (t - s, right_verdict(t, s, n)), "accuracy gap"),
+        (
+            with_threshold(lambda t, s, n: 2 * se_diff(t, s, n), gap=lambda t, s: t - s),
+            "accuracy gap",
+        ),
+        (lambda t, s, n: (100 * (s - t), right_verdict(t, s, n)), "percentage points"),
+        (
+            with_threshold(lambda t, s, n: 2 * se_diff(t, s, n), gap=lambda t, s: 100 * (s - t)),
+            "percentage points",
+        ),
+        (lambda t, s, n: (abs(s - t), right_verdict(t, s, n)), "without its sign"),
+        (lambda t, s, n: (1 - t, right_verdict(t, s, n)), "error alone"),
+        (lambda t, s, n: (0.0, right_verdict(t, s, n)), "expected +0.067"),
+        # the decision
+        (with_threshold(lambda t, s, n: 0.0), "every nonzero gap"),
+        (with_threshold(lambda t, s, n: 2 * (se(t, n) ** 2 + se(s, n) ** 2)), "every nonzero gap"),
+        (with_threshold(lambda t, s, n: se_diff(t, s, n)), "one standard error of the difference"),
+        (with_threshold(lambda t, s, n: 2 * se(t, n)), "one accuracy's standard error"),
+        (with_threshold(lambda t, s, n: 2 * se(s, n)), "one accuracy's standard error"),
+        (with_threshold(lambda t, s, n: 2 * (se(t, n) + se(s, n))), "add the two standard errors"),
+        (with_threshold(lambda t, s, n: 2 * se_diff(t, s, 1000)), "does not depend on n_test"),
+        (lambda t, s, n: (s - t, "no clear difference"), "never finds a difference"),
+        (
+            with_threshold(
+                lambda t, s, n: 2 * se_diff(t, s, n),
+                names=("positive transfer", "negative transfer", "no clear difference"),
+            ),
+            "swapped",
+        ),
+        (lambda t, s, n: (s - t, "negative transfer"), "only a gap beyond 2 se_diff"),
+        # the verdict's text and type
+        (
+            with_threshold(
+                lambda t, s, n: 2 * se_diff(t, s, n),
+                names=("Negative transfer", "Positive transfer", "No clear difference"),
+            ),
+            "spell it exactly 'negative transfer'",
+        ),
+        (
+            with_threshold(
+                lambda t, s, n: 2 * se_diff(t, s, n),
+                names=("negative_transfer", "positive_transfer", "no_clear_difference"),
+            ),
+            "spell it exactly",
+        ),
+        (
+            with_threshold(
+                lambda t, s, n: 2 * se_diff(t, s, n), names=("negative", "positive", "none")
+            ),
+            "not one of the three",
+        ),
+        (
+            with_threshold(
+                lambda t, s, n: 2 * se_diff(t, s, n),
+                names=("negative transfer", "positive transfer", "no difference"),
+            ),
+            "not one of the three",
+        ),
+        (
+            with_threshold(lambda t, s, n: 2 * se_diff(t, s, n), names=(True, False, None)),
+            "should be the text",
+        ),
+        (
+            with_threshold(lambda t, s, n: 2 * se_diff(t, s, n), names=(1, -1, 0)),
+            "should be the text",
+        ),
+        # the shape of the result
+        (lambda t, s, n: s - t, "returns one number"),
+        (lambda t, s, n: right_verdict(t, s, n), "only the verdict"),
+        (lambda t, s, n: (right_verdict(t, s, n), s - t), "in that order"),
+        (lambda t, s, n: (s - t, right_verdict(t, s, n), n), "return the pair"),
+        (lambda t, s, n: {"ntg": s - t, "verdict": right_verdict(t, s, n)}, "return the pair"),
+        (lambda t, s, n: (None, right_verdict(t, s, n)), "should be one number"),
+        # functions that fail
+        (lambda t, s: (s - t, "negative transfer"), "raised TypeError"),
+        (raises, "raised ZeroDivisionError"),
     ],
 )
-def test_ntg_mistakes_are_explained(answer, expected):
+def test_transfer_verdict_mistakes_are_explained(answer, expected):
     ok, line = verdict("05.1", answer)
-    assert not ok and expected in line, line
+    assert not ok and "not yet" in line and expected in line, line
 
 
 # --------------------------------------------------------------------------- 05.2
@@ -169,11 +302,6 @@ def test_reference_l2sp_penalty_passes_its_own_check():
         ops.convert_to_numpy(nb05.reference_l2sp_penalty(np.array([1.0, 2.0]), np.zeros(2), 0.1))
     ) == pytest.approx(0.25)
     ok, line = verdict("05.2", nb05.reference_l2sp_penalty)
-    assert ok, line
-
-
-def test_reference_ntg_passes_its_own_check():
-    ok, line = verdict("05.1", nb05.reference_ntg)
     assert ok, line
 
 

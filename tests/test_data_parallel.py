@@ -40,7 +40,14 @@ print("RESULT " + json.dumps({"devices": used, "loss": history.history["loss"], 
 
 
 def run(backend: str, num_devices: int) -> dict:
-    env = dict(os.environ, KERAS_BACKEND=backend, TF_CPP_MIN_LOG_LEVEL="2")
+    # CPU devices only: on a machine with a GPU, data_parallel() would take the GPU(s) instead
+    env = dict(
+        os.environ,
+        KERAS_BACKEND=backend,
+        TF_CPP_MIN_LOG_LEVEL="2",
+        CUDA_VISIBLE_DEVICES="",
+        JAX_PLATFORMS="cpu",
+    )
     if backend == "jax":
         env["XLA_FLAGS"] = f"--xla_force_host_platform_device_count={num_devices}"
     done = subprocess.run(

@@ -82,7 +82,7 @@ def test_compare_transfer_reports_progress_and_never_retraces(tmp_path, monkeypa
     X_train, y_train, X_test, y_test = data.lab_target()
     events = []
     try:
-        train.compare_transfer(
+        results = train.compare_transfer(
             X_train,
             y_train,
             X_test[::3],
@@ -97,4 +97,7 @@ def test_compare_transfer_reports_progress_and_never_retraces(tmp_path, monkeypa
     assert [(s, n) for s, n, accuracy, _ in events if accuracy is None] == [
         (s, n) for n in (2, 3, 4) for s in ("scratch", "features", "finetune")
     ]
-    assert all(0 <= accuracy <= 1 for _, _, accuracy, _ in events if accuracy is not None)
+    # each start is followed by its result: the accuracy returned, and the seconds it took
+    for (s, n, before, _), (s_after, n_after, accuracy, seconds) in zip(events[::2], events[1::2]):
+        assert before is None and (s_after, n_after) == (s, n)
+        assert accuracy == results[s][n] and seconds > 0

@@ -137,15 +137,15 @@ def test_hostile_answers_give_a_verdict(answer):
     for exercise_id in ("t.1", "t.2"):
         ok, line = run(exercises.check, exercise_id, answer, widget=False)
         assert not ok
-    for helper in (
-        lambda a: exercises.expect_array(a, shape=(3,), dtype_kind="f"),
-        exercises.expect_number,
-        exercises.expect_callable,
-        lambda a: exercises.expect_callable(a, args=(1,), timeout=1.0),
-        lambda a: exercises.expect_model(a, input_shape=(4,), num_outputs=2),
+    for helper, accepts in (
+        (lambda a: exercises.expect_array(a, shape=(3,), dtype_kind="f"), False),
+        (exercises.expect_number, False),
+        (exercises.expect_callable, callable(answer)),  # print, a lambda and type are functions
+        (lambda a: exercises.expect_callable(a, args=(1,), timeout=1.0), callable(answer)),
+        (lambda a: exercises.expect_model(a, input_shape=(4,), num_outputs=2), False),
     ):
         ok, message = helper(answer)
-        assert isinstance(ok, bool) and isinstance(message, str) and message
+        assert ok is accepts and isinstance(message, str) and message
 
 
 def test_array_messages_explain_the_problem():
@@ -464,6 +464,8 @@ def test_helpers_always_give_a_verdict(answer):
         exercises.expect_model(answer, input_shape=(2,), num_outputs=1),
     ):
         assert isinstance(ok, bool) and isinstance(message, str) and message
+    assert exercises.expect_callable(answer)[0] is callable(answer)
+    assert exercises.expect_model(answer)[0] is False  # none of these is a keras.Model
 
 
 @PROPERTY
@@ -472,9 +474,11 @@ def test_checks_always_give_a_verdict(answer, choice, choices):
     register_squares()
     define_quizzes()
     ok, line = run(exercises.check, "t.1", answer, widget=False)
-    assert isinstance(ok, bool)
+    assert isinstance(ok, bool) and ok is line.startswith(
+        "[ex t.1] correct"
+    )  # says what it returns
     ok, line = run(exercises.quiz, "t.q1", choice=choice, widget=False)
-    assert isinstance(ok, bool)
+    assert isinstance(ok, bool) and ok is line.startswith("[quiz t.q1] correct")
     run(exercises.quiz, "t.q2", choice=choice, widget=False)
     run(exercises.match, "t.m1", choices=choices, widget=False)
     run(exercises.match, "t.m1", choices={"a": answer, "b": choice}, widget=False)

@@ -318,7 +318,6 @@ def test_a_quiz_is_checked_against_the_course_key_not_the_students():
 # ------------------------------------------------------------------ the real notebook
 
 
-@pytest.mark.slow
 def test_real_notebook_00_solution_and_student_copy(tmp_path):
     nb = nbformat.read(NB00, as_version=4)
     for student, notebook in (("solution", nb), ("student", make_student_copy(nb))):

@@ -273,6 +273,8 @@ def test_knn_tie_goes_to_the_nearest_neighbour():
 def test_knn_fold_assignment_is_seeded():
     _, random, y = separable_and_random()
     assert knn_accuracy(random, y, folds=3, seed=1) == knn_accuracy(random, y, folds=3, seed=1)
+    # ... and the seed is used: other seeds give other folds, so other accuracies on random features
+    assert len({knn_accuracy(random, y, folds=3, seed=seed) for seed in range(5)}) > 1
 
 
 # --------------------------------------------------------------------------- Kendall tau

@@ -388,7 +388,9 @@ def test_recalibration_is_exact_whatever_the_batch_size():
     models.recalibrate_bn(first, X, batch_size=64)
     models.recalibrate_bn(second, X, batch_size=7)
     for a, b in zip(first.get_weights(), second.get_weights()):
-        np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-6)
+        # float32 kernels sum in a different order for another batch size; a moving average
+        # instead of the exact statistics would differ by several percent
+        np.testing.assert_allclose(a, b, rtol=1e-3, atol=1e-5)
 
 
 def test_bn_diagnostics_check_their_input():

@@ -199,7 +199,6 @@ def test_demo_offline_names_the_missing_imagenet_file_before_reading_images(
     )  # the default --image-size 96
 
 
-@pytest.mark.slow
 def test_demo_with_an_imagenet_backbone_offline_from_a_file_in_the_keras_cache(
     offline_keras_home, tmp_path, capsys, monkeypatch
 ):

@@ -79,7 +79,20 @@ def test_cosine_warmup_shape():
 
 
 def test_evaluate_returns_accuracy():
-    assert 0.0 <= train.evaluate(small_model(), X, y) <= 1.0
+    """The fraction of rows whose arg-max output is the label, in inference mode, over batches."""
+    import keras
+
+    head = keras.Sequential([keras.Input((3,)), keras.layers.Dense(3, activation="softmax")])
+    head.layers[-1].set_weights([np.eye(3, dtype="float32") * 10, np.zeros(3, "float32")])
+    predicted = np.array([0, 1, 2, 0, 1, 2, 0, 1])
+    features = np.eye(3, dtype="float32")[predicted]  # one-hot: the head predicts `predicted`
+    labels = np.array([0, 1, 2, 0, 1, 2, 2, 2])  # the last two wrong
+    assert train.evaluate(head, features, labels) == pytest.approx(6 / 8)
+    assert train.evaluate(head, features, labels, batch_size=3) == pytest.approx(6 / 8)
+    assert train.evaluate(head, features, (predicted + 1) % 3) == 0.0
+    model = small_model()
+    expected = np.mean(np.argmax(model.predict(X.astype("float32"), verbose=0), axis=-1) == y)
+    assert train.evaluate(model, X, y) == pytest.approx(expected)
 
 
 def test_extract_features_cache_hit_and_corruption(tmp_path, monkeypatch):
@@ -207,6 +220,7 @@ def test_label_smoothing_loss():
     assert train.SmoothedSparseCrossentropy.from_config(loss.get_config()).label_smoothing == 0.3
     model = train.compile_model(small_model(), label_smoothing=0.1)
     assert isinstance(model.loss, train.SmoothedSparseCrossentropy)
+    assert model.loss.label_smoothing == pytest.approx(0.1) and model.loss.num_classes == 3
 
 
 def test_cosine_warmup_values_and_config():
@@ -262,7 +276,11 @@ def test_fit_with_augmentation_plateau_and_validation_data():
     assert any(
         not np.allclose(a, b) for a, b in zip(before, model.get_weights())
     )  # the model itself learned
-    assert model.compiled and 0.0 <= train.evaluate(model, X, y) <= 1.0
+    # the validation metrics come from validation_data, on the final weights
+    assert history.history["val_accuracy"][-1] == pytest.approx(
+        train.evaluate(model, X[64:], y[64:])
+    )
+    assert "learning_rate" in history.history  # the plateau callback ran and logged the rate
 
 
 def test_fit_compile_false_keeps_your_optimizer():
@@ -346,10 +364,14 @@ def test_extract_features_needs_pooled_features():
 
 
 def test_train_head_options_and_bad_input():
-    features = np.concatenate([RNG.normal(-2, 1, (30, 4)), RNG.normal(2, 1, (30, 4))])
+    rng = np.random.default_rng(1)  # its own generator: the same blobs whichever tests ran before
+    features = np.concatenate([rng.normal(-2, 1, (30, 4)), rng.normal(2, 1, (30, 4))])
     labels = np.repeat([0, 1], 30)
-    head = train.train_head(features, labels, num_classes=4, l2=1e-3, num_epochs=5)
-    assert head.output_shape == (None, 4) and head.get_layer("head").kernel_regularizer is not None
+    head = train.train_head(features, labels, num_classes=4, l2=1e-3, num_epochs=40)
+    assert head.output_shape == (None, 4)
+    regularizer = head.get_layer("head").kernel_regularizer
+    assert regularizer.get_config()["l2"] == pytest.approx(1e-3)  # the l2 that was asked for
+    assert train.evaluate(head, features, labels) >= 0.9  # two well-separated blobs are learned
     with pytest.raises(ValueError, match="num_classes=2"):
         train.train_head(features, labels, num_classes=1, num_epochs=1)
     with pytest.raises(ValueError, match="NaN"):
@@ -411,3 +433,35 @@ def test_truncated_cache_file_is_detected_and_rebuilt(tmp_path):
     np.testing.assert_array_equal(
         train.extract_features(base, X, cache_dir=tmp_path), expected
     )  # rebuilt file is good
+
+
+def test_progress_shows_one_line_and_clears_it(monkeypatch, capsys):
+    for name in ("PYTEST_CURRENT_TEST", "TLTUTOR_QUIET", "TLTUTOR_BOOK"):
+        monkeypatch.delenv(name, raising=False)
+    assert list(train.progress([3, 4], "seeds")) == [3, 4]
+    err = capsys.readouterr().err
+    assert "seeds: 0/2 done" in err and "seeds: 1/2 done" in err and err.endswith("\r")
+    monkeypatch.setenv("TLTUTOR_BOOK", "1")  # the book's pages keep only results
+    assert list(train.progress(range(2), "seeds")) == [0, 1]
+    assert capsys.readouterr().err == ""
+
+
+def test_progress_line_in_a_jupyter_kernel_is_emptied_at_the_end(monkeypatch):
+    import nbformat
+    from nbclient import NotebookClient
+
+    for name in (
+        "PYTEST_CURRENT_TEST",
+        "TLTUTOR_QUIET",
+        "TLTUTOR_BOOK",
+    ):  # the kernel inherits these
+        monkeypatch.delenv(name, raising=False)
+    code = (
+        "from tltutor import train\nfor seed in train.progress([0, 1], 'seeds'):\n    print(seed)"
+    )
+    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(code)])
+    NotebookClient(nb, timeout=120, kernel_name="python3").execute()
+    outputs = nb.cells[0].outputs
+    printed = "".join(o.get("text", "") for o in outputs if o.output_type == "stream")
+    shown = [o.data.get("text/plain") for o in outputs if o.output_type == "display_data"]
+    assert printed == "0\n1\n" and shown == [""], outputs

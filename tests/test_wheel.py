@@ -71,7 +71,6 @@ def test_wheel_holds_every_package_file(wheel):
     assert "Project-URL: Repository, https://" in zipfile.ZipFile(wheel).read(metadata).decode()
 
 
-@pytest.mark.slow
 def test_notebook_00_runs_against_the_installed_wheel(wheel, tmp_path):
     venv = tmp_path / "venv"
     subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True)

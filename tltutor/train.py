@@ -16,9 +16,12 @@ import hashlib
 import math
 import os
 import pathlib
+import sys
 import tempfile
+import time
 import warnings
 import zipfile
+from collections.abc import Iterable, Iterator
 
 import keras
 import numpy as np
@@ -745,15 +748,72 @@ def learning_curve_plot(results: dict, *, title: str | None = None, ax=None):
 
 
 def verbosity(verbose):
-    """``verbose`` for Keras' fit, with ``"auto"`` silenced under pytest or ``TLTUTOR_QUIET=1``.
+    """``verbose`` for Keras' fit, with ``"auto"`` silenced under pytest, ``TLTUTOR_QUIET=1`` or
+    in the book build.
 
     >>> verbosity(2)
     2
     """
     if verbose != "auto":
         return verbose
-    quiet = "PYTEST_CURRENT_TEST" in os.environ or os.environ.get("TLTUTOR_QUIET") == "1"
-    return 0 if quiet else "auto"
+    return 0 if _quiet() else "auto"
+
+
+def _quiet() -> bool:
+    """No progress output: under pytest, with ``TLTUTOR_QUIET=1``, or while the book is built
+    (``TLTUTOR_BOOK=1``: the pages keep only results)."""
+    return (
+        "PYTEST_CURRENT_TEST" in os.environ
+        or os.environ.get("TLTUTOR_QUIET") == "1"
+        or os.environ.get("TLTUTOR_BOOK") == "1"
+    )
+
+
+def progress(items: Iterable, label: str = "running") -> Iterator:
+    """Yield ``items`` while one line says what runs and how far, e.g. ``lr 1e-3: 2/3 done, 14 s``.
+
+    Wrap the loop of a long cell (a run per seed) with it. In Jupyter the line updates in place
+    and is emptied when the loop ends, so the cell keeps only its results; in a terminal it goes
+    to stderr. Silent under pytest, with ``TLTUTOR_QUIET=1`` and in the book build.
+
+    >>> [seed for seed in progress([0, 1, 2], "fine-tuning")]
+    [0, 1, 2]
+    """
+    items = list(items)
+    if _quiet():
+        yield from items
+        return
+    show, clear = _status_line()
+    start = time.perf_counter()
+    try:
+        for done, item in enumerate(items):
+            show(f"{label}: {done}/{len(items)} done, {time.perf_counter() - start:.0f} s")
+            yield item
+    finally:
+        clear()
+
+
+def _status_line():
+    """``(show, clear)`` for one line that is rewritten in place: a Jupyter display or stderr."""
+    try:
+        from IPython import get_ipython
+        from IPython.display import display
+    except ImportError:
+        get_ipython = None
+    shell = get_ipython() if get_ipython else None
+    if shell is not None and hasattr(shell, "kernel"):
+        handle = display({"text/plain": ""}, raw=True, display_id=True)
+
+        def show(line: str) -> None:
+            handle.update({"text/plain": line}, raw=True)
+
+        return show, lambda: handle.update({"text/plain": ""}, raw=True)
+
+    def write(line: str) -> None:
+        sys.stderr.write(f"\r{line:<60}")
+        sys.stderr.flush()
+
+    return write, lambda: write("") or sys.stderr.write("\r")
 
 
 # --------------------------------------------------------------------------

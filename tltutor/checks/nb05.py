@@ -2,8 +2,9 @@
 
 >>> from tltutor import exercises
 >>> from tltutor.checks import nb05
->>> exercises.check("05.1", lambda acc_transfer, acc_scratch: acc_transfer - acc_scratch, widget=False)
-[ex 05.1] not yet: your function returns the accuracy gap, acc(transfer) - acc(scratch) (-0.07 for 0.48 vs 0.55); Wang et al.'s gap is in errors, error(transfer) - error(scratch) = +0.07: positive means negative transfer.
+>>> noise_blind = lambda t, s, n: (s - t, "negative transfer" if s > t else "positive transfer")
+>>> exercises.check("05.1", noise_blind, widget=False)  # doctest: +ELLIPSIS
+[ex 05.1] not yet: your function treats every nonzero gap as evidence: for 0.555 vs 0.545 on 1000 test images ...
 False
 """
 
@@ -15,7 +16,14 @@ import numpy as np
 
 from tltutor import exercises
 
-__all__ = ["check_l2sp_penalty", "check_ntg", "reference_l2sp_penalty", "reference_ntg"]
+__all__ = [
+    "VERDICTS",
+    "check_l2sp_penalty",
+    "check_transfer_verdict",
+    "reference_l2sp_penalty",
+    "reference_ntg",
+    "reference_transfer_verdict",
+]
 
 TIMEOUT = 10.0
 
@@ -58,70 +66,221 @@ def _call(function, *args):
 
 # --------------------------------------------------------------------------- 05.1
 
+VERDICTS = ("negative transfer", "positive transfer", "no clear difference")
+
+# (acc_transfer, acc_scratch, n_test): gaps of about 3, 9, 0.5, 1.1, 1.7, 2.4 and 2.5 standard
+# errors of the difference, so that each usual mistake (below) gets at least one verdict wrong
+# and the right rule wins with a margin (1.96 instead of 2, or a pooled accuracy, pass too).
+_VERDICT_CASES = [
+    (0.478, 0.545, 1000),  # the notebook's random-label source, fine-tuned (seed 0)
+    (0.741, 0.545, 1000),  # the matching source, fine-tuned
+    (0.555, 0.545, 1000),  # the clean source, fine-tuned: a 1-point gap
+    (0.525, 0.55, 1000),
+    (0.588, 0.55, 1000),
+    (0.585, 0.7, 200),
+    (0.525, 0.55, 5000),  # the same accuracies as case 3, on five times more test images
+]
+
+
+def _standard_error(acc: float, n_test: float) -> float:
+    return math.sqrt(acc * (1.0 - acc) / n_test)
+
+
+def _se_diff(acc_transfer: float, acc_scratch: float, n_test: float) -> float:
+    return math.hypot(_standard_error(acc_transfer, n_test), _standard_error(acc_scratch, n_test))
+
+
+def _verdict_beyond(ntg: float, threshold: float) -> str:
+    if ntg > threshold:
+        return VERDICTS[0]
+    if ntg < -threshold:
+        return VERDICTS[1]
+    return VERDICTS[2]
+
+
+def reference_transfer_verdict(acc_transfer: float, acc_scratch: float, n_test: int):
+    """(NTG, verdict) for two accuracies measured on the same ``n_test`` test images.
+
+    The gap is evidence only beyond two standard errors of a difference of two accuracies,
+    se_diff = sqrt(se_t² + se_s²) with se = sqrt(a (1 - a) / n_test) for each accuracy.
+
+    >>> reference_transfer_verdict(0.478, 0.545, 1000)  # doctest: +ELLIPSIS
+    (0.067..., 'negative transfer')
+    >>> reference_transfer_verdict(0.555, 0.545, 1000)  # doctest: +ELLIPSIS
+    (-0.01..., 'no clear difference')
+    """
+    acc_transfer, acc_scratch, n_test = float(acc_transfer), float(acc_scratch), float(n_test)
+    ntg = reference_ntg(acc_transfer, acc_scratch)
+    return ntg, _verdict_beyond(ntg, 2 * _se_diff(acc_transfer, acc_scratch, n_test))
+
+
+def _rule(threshold):
+    """A verdict function that calls a gap evidence beyond ``threshold(t, s, n)``."""
+    return lambda t, s, n: _verdict_beyond(reference_ntg(t, s), threshold(t, s, n))
+
+
+def _case_text(index: int) -> str:
+    t, s, n = _VERDICT_CASES[index]
+    return f"{t} vs {s} on {n} test images"
+
+
+def _in_se(index: int) -> str:
+    """'|NTG| = 0.025 is 1.1 times se_diff = 0.022'."""
+    t, s, n = _VERDICT_CASES[index]
+    gap, se = abs(reference_ntg(t, s)), _se_diff(t, s, n)
+    return f"|NTG| = {gap:.3f} is {gap / se:.1f} times se_diff = {se:.3f}"
+
+
+# The usual mistakes: a verdict rule each, and what to say when an answer follows it on every case.
+_VERDICT_MISTAKES = [
+    (
+        _rule(lambda t, s, n: 0.0),
+        "your function treats every nonzero gap as evidence: for "
+        f"{_case_text(2)} the gap is -0.010, but {_in_se(2)}: that is noise, 'no clear difference'. "
+        "Call it transfer only when |NTG| > 2 · se_diff (and check the square roots: "
+        "se = sqrt(a (1 - a) / n_test)).",
+    ),
+    (
+        _rule(lambda t, s, n: _se_diff(t, s, n)),
+        "you seem to compare |NTG| with one standard error of the difference; the rule asks for two "
+        f"(about 95% confidence). For {_case_text(3)}, {_in_se(3)}: 'no clear difference'.",
+    ),
+    (
+        _rule(lambda t, s, n: 2 * _standard_error(t, n)),  # 2 se of scratch: the same verdicts
+        "you seem to use one accuracy's standard error only. Both accuracies are noisy, so their "
+        "difference is noisier than either: se_diff = sqrt(se_t² + se_s²). For "
+        f"{_case_text(4)}, {_in_se(4)}: 'no clear difference'.",
+    ),
+    (
+        _rule(lambda t, s, n: 2 * (_standard_error(t, n) + _standard_error(s, n))),
+        "you seem to add the two standard errors (or to ask whether the two ±2 se intervals "
+        "overlap): too strict. Independent errors add in squares, se_diff = sqrt(se_t² + se_s²), "
+        f"less than se_t + se_s. For {_case_text(5)}, {_in_se(5)}: 'negative transfer'.",
+    ),
+    (
+        _rule(lambda t, s, n: 2 * _se_diff(t, s, 1000)),
+        "your verdict does not depend on n_test: use the argument in the standard errors. "
+        f"{_case_text(3)} is 'no clear difference', but on 5000 images the same gap is "
+        f"'negative transfer' ({_in_se(6)}).",
+    ),
+    (
+        lambda t, s, n: VERDICTS[2],
+        f"your function never finds a difference, not even for {_case_text(1)} ({_in_se(1)}): "
+        "check the units (fractions, not points) and the comparisons.",
+    ),
+    (
+        lambda t, s, n: {VERDICTS[0]: VERDICTS[1], VERDICTS[1]: VERDICTS[0]}.get(
+            reference_transfer_verdict(t, s, n)[1], VERDICTS[2]
+        ),
+        "your verdicts are swapped: a positive NTG means the error is *higher* with the source, "
+        "'negative transfer'; a negative NTG is 'positive transfer'.",
+    ),
+]
+
+
+def _ntg_problem(value: float, expected: float, t: float, s: float, where: str) -> str:
+    """What is wrong with a gap ``value`` that is not ``expected``."""
+    if expected < 0 and math.isclose(value, -expected, abs_tol=1e-6):
+        return (
+            f"your NTG is {value:.3f} {where}, the size of the gap without its sign; "
+            f"the sign is the point: {expected:+.3f}."
+        )
+    if math.isclose(value, -expected, abs_tol=1e-6):
+        return (
+            f"your NTG is the accuracy gap, acc(transfer) - acc(scratch) ({value:+.3f} {where}); "
+            f"Wang et al.'s gap is in errors, error(transfer) - error(scratch) = {expected:+.3f}: "
+            "positive means negative transfer."
+        )
+    if math.isclose(abs(value), 100 * abs(expected), abs_tol=1e-4):
+        return (
+            f"your NTG is {value:.4g} {where}: percentage points. Return a fraction "
+            f"({expected:+.3f}), on the same scale as the accuracies and their standard errors."
+        )
+    if math.isclose(value, 1 - t, abs_tol=1e-6):
+        return (
+            f"your NTG is the transfer model's error alone ({value:.3f} {where}); "
+            f"subtract the scratch model's error, {1 - s:.3f}."
+        )
+    if s and math.isclose(value, t / s, abs_tol=1e-6):
+        return f"your NTG is a ratio ({value:.3g} {where}); the gap is a difference of errors."
+    return (
+        f"your NTG is {value:.4g} {where}; expected {expected:+.3f}, "
+        "error(transfer) - error(scratch)."
+    )
+
+
+def _verdict_text_problem(verdict) -> str | None:
+    """None if ``verdict`` is one of VERDICTS, else what is wrong with it."""
+    choices = "'negative transfer', 'positive transfer' or 'no clear difference'"
+    if not isinstance(verdict, str):
+        return f"your verdict is {exercises.describe(verdict)}; it should be the text {choices}."
+    if verdict in VERDICTS:
+        return None
+    normal = " ".join(verdict.lower().replace("_", " ").replace("-", " ").split())
+    if normal in VERDICTS:
+        return f"your verdict {verdict!r} is nearly right: spell it exactly {normal!r}."
+    return f"your verdict {verdict!r} is not one of the three: {choices}, spelt exactly so."
+
 
 @exercises.exercise(
     "05.1",
-    "The negative transfer gap",
-    name="ntg",
+    "Negative transfer, or noise?",
+    name="transfer_verdict",
     hints=[
-        "Error = 1 - accuracy. Wang et al. (2019): NTG = error of the transfer model - error of the target-only model.",
-        "`return (1 - acc_transfer) - (1 - acc_scratch)`, which simplifies to `acc_scratch - acc_transfer`.",
+        "NTG = (1 - acc_transfer) - (1 - acc_scratch), a fraction; positive means the source hurt.",
+        "Each accuracy's standard error is sqrt(a * (1 - a) / n_test); the difference's is "
+        "sqrt(se_t**2 + se_s**2), with both accuracies' errors in it.",
+        "If ntg > 2 * se_diff: 'negative transfer'; if ntg < -2 * se_diff: 'positive transfer'; "
+        "else 'no clear difference'. Return both: `return ntg, verdict`.",
     ],
 )
-def check_ntg(answer) -> tuple[bool, str]:
-    """05.1: ntg(acc_transfer, acc_scratch) -> error(transfer) - error(scratch), as a fraction."""
+def check_transfer_verdict(answer) -> tuple[bool, str]:
+    """05.1: transfer_verdict(acc_transfer, acc_scratch, n_test) -> (ntg, verdict)."""
     ok, message = exercises.expect_callable(answer)
     if not ok:
         return False, message
-    cases = [(0.48, 0.55), (0.75, 0.55), (0.6, 0.6), (0.9, 0.3)]
-    for acc_transfer, acc_scratch in cases:
-        result, problem = _call(answer, acc_transfer, acc_scratch)
+    verdicts = []
+    for t, s, n in _VERDICT_CASES:
+        result, problem = _call(answer, t, s, n)
         if problem is not None:
-            return False, f"{problem} (called as ntg({acc_transfer}, {acc_scratch}))."
-        value = exercises.as_number(result)
-        expected = reference_ntg(acc_transfer, acc_scratch)
-        where = f"for {acc_transfer} vs {acc_scratch}"
+            return False, f"{problem} (called as transfer_verdict({t}, {s}, {n}))."
+        where = f"for {t} vs {s} on {n} test images"
+        pair = "return the pair `ntg, verdict`, e.g. `return 0.067, 'negative transfer'`"
+        if isinstance(result, str):
+            return False, f"your function returns only the verdict ({result!r}) {where}; {pair}."
+        if exercises.as_number(result) is not None:
+            return False, f"your function returns one number {where}; {pair}."
+        if not isinstance(result, (tuple, list)) or len(result) != 2:
+            return False, f"your function returns {exercises.describe(result)} {where}; {pair}."
+        ntg, verdict = result
+        if isinstance(ntg, str) and exercises.as_number(verdict) is not None:
+            return False, f"your function returns (verdict, ntg) {where}; {pair}, in that order."
+        value = exercises.as_number(ntg)
         if value is None:
-            return (
-                False,
-                f"your function returns {exercises._describe(result)} {where}; it should return one number.",
-            )
+            return False, f"your NTG is {exercises.describe(ntg)} {where}; it should be one number."
         if not math.isfinite(value):
-            return False, f"your function returns {value} {where}; check for divisions by zero."
-        if math.isclose(value, expected, abs_tol=1e-6):
-            continue
-        if expected < 0 and math.isclose(value, -expected, abs_tol=1e-6):
-            return (
-                False,
-                f"your function returns {value:.2f} {where}, the size of the gap without its sign; the sign is the point: {expected:+.2f}.",
-            )
-        if expected != 0 and math.isclose(value, -expected, abs_tol=1e-6):
-            return False, (
-                f"your function returns the accuracy gap, acc(transfer) - acc(scratch) ({value:+.2f} {where}); "
-                f"Wang et al.'s gap is in errors, error(transfer) - error(scratch) = {expected:+.2f}: positive means negative transfer."
-            )
-        if math.isclose(value, 100 * expected, abs_tol=1e-6) and expected != 0:
-            return (
-                False,
-                f"your function returns {value:.4g} {where}: percentage points. Return a fraction ({expected:+.2f}); the notebook multiplies by 100 to print points.",
-            )
-        if math.isclose(value, 1 - acc_transfer, abs_tol=1e-6):
-            return (
-                False,
-                f"your function returns the transfer model's error alone ({value:.2f}); subtract the scratch model's error, {1 - acc_scratch:.2f}.",
-            )
-        if acc_scratch and math.isclose(value, acc_transfer / acc_scratch, abs_tol=1e-6):
-            return (
-                False,
-                f"your function returns a ratio ({value:.3g}); the gap is a difference of errors.",
-            )
-        return (
-            False,
-            f"your function returns {value:.4g} {where}; expected {expected:+.2f}, error(transfer) - error(scratch).",
+            return False, f"your NTG is {value} {where}; check for divisions by zero."
+        expected = reference_ntg(t, s)
+        if not math.isclose(value, expected, abs_tol=1e-6):
+            return False, _ntg_problem(value, expected, t, s, where)
+        problem = _verdict_text_problem(verdict)
+        if problem is not None:
+            return False, f"{problem[:-1]} ({where})."
+        verdicts.append(verdict)
+    expected = [reference_transfer_verdict(*case)[1] for case in _VERDICT_CASES]
+    if verdicts == expected:
+        return True, (
+            "NTG in errors, and a verdict only beyond 2 se_diff: 0.478 vs 0.545 on 1000 test "
+            "images is negative transfer (3.0 se_diff); 0.525 vs 0.55 is no clear difference on "
+            "1000 (1.1 se_diff) but negative transfer on 5000 (2.5)."
         )
-    return (
-        True,
-        "error(transfer) - error(scratch): +0.07 for 0.48 vs 0.55 (negative transfer), -0.20 for 0.75 vs 0.55 (transfer helps).",
+    for rule, explanation in _VERDICT_MISTAKES:
+        if all(rule(*case) == got for case, got in zip(_VERDICT_CASES, verdicts)):
+            return False, explanation
+    index = next(i for i, (got, want) in enumerate(zip(verdicts, expected)) if got != want)
+    return False, (
+        f"your function says {verdicts[index]!r} for {_case_text(index)}; expected "
+        f"{expected[index]!r}: {_in_se(index)}, and only a gap beyond 2 se_diff is evidence."
     )
 
 

@@ -1,0 +1,49 @@
+"""scripts/lessons.py: a notebook's lesson cells must hold for every seed, and a student copy
+must leave every check "not attempted"."""
+
+import importlib.util
+import pathlib
+
+import nbformat
+
+ROOT = pathlib.Path(__file__).resolve().parents[1]
+spec = importlib.util.spec_from_file_location("lessons", ROOT / "scripts" / "lessons.py")
+lessons = importlib.util.module_from_spec(spec)
+spec.loader.exec_module(lessons)
+
+
+def tiny_notebook(path: pathlib.Path) -> pathlib.Path:
+    cells = [
+        nbformat.v4.new_code_cell("SEED = 0", metadata={"tags": ["parameters"]}),
+        nbformat.v4.new_code_cell(
+            "### BEGIN SOLUTION\nanswer = 2 * SEED\n### END SOLUTION",
+            metadata={"tags": ["exercise"]},
+        ),
+        nbformat.v4.new_code_cell(
+            "print('[00.1] correct' if answer is not None else '[00.1] not attempted')",
+            metadata={"tags": ["check"]},
+        ),
+        nbformat.v4.new_code_cell(
+            "assert SEED != 2, 'this lesson fails on seed 2'", metadata={"tags": ["lesson"]}
+        ),
+    ]
+    nbformat.write(nbformat.v4.new_notebook(cells=cells), path / "00_tiny.ipynb")
+    return path / "00_tiny.ipynb"
+
+
+def test_seeds_student_copies_and_failures(tmp_path):
+    path = tiny_notebook(tmp_path)
+    solution = lessons.run_once(path, 0, timeout=60)
+    assert solution["copy"] == "solution" and solution["passed"] == 1 and not solution["failures"]
+    assert solution["peak_rss_mb"] and solution["kernel_cpu_s"] is not None
+    student = lessons.run_once(path, 1, timeout=60, student=True)
+    assert student["copy"] == "student" and not student["failures"], student["failures"]
+    failing = lessons.run_once(path, 2, timeout=60)
+    assert failing["passed"] == 0 and "this lesson fails on seed 2" in failing["failures"][0]
+
+
+def test_a_student_copy_that_says_correct_is_a_failure():
+    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("x")])
+    nb.cells[0].outputs = [nbformat.v4.new_output("stream", text="[01.1] correct\n")]
+    problems = lessons.student_copy_problems(nb, num_checks=1)
+    assert any("not attempted" in p for p in problems) and any("correct" in p for p in problems)
