@@ -143,7 +143,9 @@ class Visit:
             "widgets did not render": (
                 WIDGET_VIEW,
                 """views => Array.from(document.querySelectorAll(views))
-                .every(view => view.parentElement.querySelector('.widget-subarea > .lm-Widget'))""",
+                .every(view => view.parentElement.querySelector('"""
+                + RENDERED_WIDGET
+                + """'))""",
             ),
             "maths was not typeset by MathJax": (
                 ".math",

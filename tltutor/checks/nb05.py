@@ -124,11 +124,19 @@ def _case_text(index: int) -> str:
     return f"{t} vs {s} on {n} test images"
 
 
+def _gap_in_se(index: int) -> float:
+    """|NTG| of case ``index`` in standard errors of the difference."""
+    t, s, n = _VERDICT_CASES[index]
+    return abs(reference_ntg(t, s)) / _se_diff(t, s, n)
+
+
 def _in_se(index: int) -> str:
     """'|NTG| = 0.025 is 1.1 times se_diff = 0.022'."""
     t, s, n = _VERDICT_CASES[index]
-    gap, se = abs(reference_ntg(t, s)), _se_diff(t, s, n)
-    return f"|NTG| = {gap:.3f} is {gap / se:.1f} times se_diff = {se:.3f}"
+    return (
+        f"|NTG| = {abs(reference_ntg(t, s)):.3f} is {_gap_in_se(index):.1f} times "
+        f"se_diff = {_se_diff(t, s, n):.3f}"
+    )
 
 
 # The usual mistakes: a verdict rule each, and what to say when an answer follows it on every case.
@@ -269,10 +277,11 @@ def check_transfer_verdict(answer) -> tuple[bool, str]:
         verdicts.append(verdict)
     expected = [reference_transfer_verdict(*case)[1] for case in _VERDICT_CASES]
     if verdicts == expected:
+        (t3, s3, n3), n6 = _VERDICT_CASES[3], _VERDICT_CASES[6][2]
         return True, (
-            "NTG in errors, and a verdict only beyond 2 se_diff: 0.478 vs 0.545 on 1000 test "
-            "images is negative transfer (3.0 se_diff); 0.525 vs 0.55 is no clear difference on "
-            "1000 (1.1 se_diff) but negative transfer on 5000 (2.5)."
+            f"NTG in errors, and a verdict only beyond 2 se_diff: {_case_text(0)} is negative "
+            f"transfer ({_gap_in_se(0):.1f} se_diff); {t3} vs {s3} is no clear difference on {n3} "
+            f"({_gap_in_se(3):.1f} se_diff) but negative transfer on {n6} ({_gap_in_se(6):.1f})."
         )
     for rule, explanation in _VERDICT_MISTAKES:
         if all(rule(*case) == got for case, got in zip(_VERDICT_CASES, verdicts)):
