@@ -559,6 +559,37 @@ def test_source_domains_differ_as_described():
     assert rotated.shape == backgrounds.shape and not np.array_equal(rotated, backgrounds)
 
 
+@pytest.mark.parametrize("name, fraction", [("noisy_0", 0.0), ("noisy_20", 0.2), ("noisy_50", 0.5)])
+def test_noisy_sources_make_exactly_that_fraction_of_training_labels_wrong(name, fraction):
+    X, y = data.source_domain(name, "train", full=False)
+    X_clean, y_clean = data.source_domain("backgrounds", "train", full=False)
+    np.testing.assert_array_equal(X, X_clean)  # the same images, only labels change
+    assert np.sum(y != y_clean) == round(fraction * len(y))
+    _, y_test = data.source_domain(name, "test", full=False)
+    _, y_test_clean = data.source_domain("backgrounds", "test", full=False)
+    np.testing.assert_array_equal(y_test, y_test_clean)  # tested on the true labels
+
+
+def test_dominant_source_has_one_class_at_60_percent_and_a_balanced_test_split():
+    _, y = data.source_domain("dominant", "train", full=False)
+    counts = np.bincount(y)
+    assert abs(counts[0] / len(y) - 0.6) < 0.01 and len(set(counts[1:].tolist())) == 1, counts
+    assert len(set(np.bincount(data.source_domain("dominant", "test", full=False)[1]))) == 1
+
+
+def test_wrong_labels_moves_each_chosen_label_to_another_class():
+    y = np.arange(1000) % 5
+    wrong = data.wrong_labels(y, 0.3, seed=1)
+    assert np.sum(wrong != y) == 300 and wrong.min() >= 0 and wrong.max() <= 4
+    assert np.bincount(wrong[wrong != y]).min() > 30  # every class receives wrong labels
+    np.testing.assert_array_equal(data.wrong_labels(y, 0.0), y)
+    assert np.all(data.wrong_labels(y, 1.0) != y)
+    with pytest.raises(ValueError, match="between 0 and 1"):
+        data.wrong_labels(y, 1.5)
+    with pytest.raises(ValueError, match="two classes"):
+        data.wrong_labels(np.zeros(4, int), 0.5)
+
+
 def test_source_domain_rejects_unknown_names():
     with pytest.raises(ValueError, match="source domain"):
         data.source_domain("imagenet")

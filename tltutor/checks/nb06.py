@@ -353,3 +353,34 @@ exercises.define_quiz(
         "τ = 0.6 is a good ranking: 80% of the pairs are in the right order.",
     ],
 )
+
+exercises.define_quiz(
+    "06.q3",
+    question=(
+        "Two sources saw the same images. In A, 50 % of the labels were moved to a wrong class at random; "
+        "in B, every label was replaced by the next class (T-shirt called Trouser, Trouser called "
+        "Pullover, ...). Which one is the worse source for transfer?"
+    ),
+    options=[
+        "B: all of its labels are wrong, A's only half.",
+        "A: B's labels are wrong but consistent, so B learns the same features with renamed classes; "
+        "A's random errors teach it distinctions that do not exist.",
+        "Neither: a base's features do not depend on the labels it was trained with.",
+        "Both are equally bad: any wrong label makes a source useless.",
+    ],
+    answer=1,
+    explanation=(
+        "A consistent relabelling is a permutation of the classes: the same images are grouped the same "
+        "way, only the names differ, and the base learns what it would have learned with the true "
+        "labels (the head's outputs are permuted). Random errors are noise the base has to memorise: "
+        "with about 80 % of them (random labels) transfer turned negative in this notebook."
+    ),
+    why=[
+        "Counting wrong labels misses that B's are all wrong in the same way: a renamed class is still "
+        "one class.",
+        "",
+        "The random-label source of this zoo shows that the labels shape the features: its fine-tuned "
+        "accuracy fell far below the others'.",
+        "The 20 % noisy source still transferred in this notebook: some wrong labels cost less than many.",
+    ],
+)
