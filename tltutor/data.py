@@ -1019,11 +1019,10 @@ def wrong_labels(y, fraction: float, *, seed: int = 0) -> np.ndarray:
 def _dominant_class(X, y, *, share: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
     """All images of class 0 and as many of the others as make class 0 ``share`` of the result."""
     rng = np.random.default_rng(seed)
-    first = np.flatnonzero(y == 0)
-    per_other = int(round(len(first) * (1 - share) / share / (int(y.max()))))
+    first, others = np.flatnonzero(y == 0), range(1, int(y.max()) + 1)
+    per_other = int(round(len(first) * (1 - share) / share / len(others)))
     keep = [first] + [
-        rng.choice(np.flatnonzero(y == label), size=per_other, replace=False)
-        for label in range(1, int(y.max()) + 1)
+        rng.choice(np.flatnonzero(y == label), size=per_other, replace=False) for label in others
     ]
     order = rng.permutation(np.concatenate(keep))
     return X[order], y[order]

@@ -938,7 +938,7 @@ def compare_transfer(
             model = models.build_model(
                 models.get_base(arch, weights=weights, input_shape=X.shape[1:]), num_classes
             )
-            finetune_from_probe(model, head, X, y, num_epochs=epochs, seed=seed, verbose=0)
+            finetune_from_probe(model, head, X, y, num_epochs=epochs, lr=3e-4, seed=seed, verbose=0)
             return _accuracy(model, X_test, y_test)
 
         if "scratch" in strategies:
