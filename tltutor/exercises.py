@@ -586,13 +586,13 @@ def call_with_timeout(func: Callable, *args: Any, timeout: float = 5.0, **kwargs
     worker = threading.Thread(target=target, name="tltutor-check", daemon=True)
     worker.start()
     try:
-        worker.join(timeout)
+        stopper.finished.wait(timeout)  # not worker.join: see _Stopper.finished
     except (
         KeyboardInterrupt
     ):  # the person pressed Stop (interrupted the kernel) while the check ran
         stopper.stop(worker)
         raise Interrupted("the check was interrupted before it finished") from None
-    if worker.is_alive():
+    if not stopper.finished.is_set():
         stopper.stop(worker)
         raise _TimeLimit(f"took longer than {timeout:g} s")
     if "error" in outcome:
@@ -1413,18 +1413,24 @@ class _Stopper:
     def __init__(self, target_code) -> None:
         self.target_code = target_code  # the worker's own frame, never traced
         self.done = False  # set by the worker once the student's code has returned
+        # Set by the worker as its last step. Waiting on it, not on Thread.join/is_alive: a
+        # KeyboardInterrupt (the Stop button) that lands inside Thread.join marks a thread that
+        # still runs as stopped (CPython 3.11), and the answer would then spin on unseen.
+        self.finished = threading.Event()
 
     def finish(self) -> None:
-        """In the worker, after the student's code: stop tracing, cancel a request that came too late."""
+        """In the worker, after the student's code: stop tracing, cancel a request that came too
+        late, then say so (``finished``)."""
         _STOPPING.pop(threading.get_ident(), None)
         for _ in range(3):
             try:
                 if sys.gettrace() is _trace_new_frame:
                     sys.settrace(None)
                 _set_async_exc(threading.get_ident(), None)
-                return
+                break
             except _Stop:
                 continue
+        self.finished.set()
 
     def trace_handlers(self) -> None:
         """In the worker: make every frame of the student's code raise _Stop from inside a handler."""
@@ -1454,18 +1460,18 @@ class _Stopper:
         sys.setswitchinterval(1e-4)  # get the GIL back often, so that each request arrives at once
         cpu, checked = _thread_cpu(worker), time.monotonic()
         try:
-            while not self.done and worker.is_alive() and time.monotonic() < deadline:
+            while not self.done and not self.finished.is_set() and time.monotonic() < deadline:
                 _set_async_exc(worker.ident, _Stop)
-                worker.join(0.0005)
+                self.finished.wait(0.0005)
                 if time.monotonic() - checked > 0.25:
                     now = _thread_cpu(worker)
                     if cpu is not None and now is not None and now - cpu < 0.025:
-                        return "waiting" if worker.is_alive() else "stopped"
+                        return "stopped" if self.finished.is_set() else "waiting"
                     cpu, checked = now, time.monotonic()
         finally:
             sys.setswitchinterval(interval)
-        worker.join(max(0.0, deadline - time.monotonic()) if self.done else 0.0)
-        return "busy" if worker.is_alive() else "stopped"
+        self.finished.wait(max(0.0, deadline - time.monotonic()) if self.done else 0.0)
+        return "stopped" if self.finished.is_set() else "busy"
 
 
 def _trace_new_frame(frame, event, arg):
