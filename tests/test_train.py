@@ -167,6 +167,37 @@ def test_train_head_learns_separable_features():
     assert train.evaluate(head, features, labels) > 0.95
 
 
+def test_train_head_takes_the_steps_of_num_epochs_epochs_in_one_pass():
+    import keras
+
+    # Up to batch_size examples every step is the whole data set, in one pass as in num_epochs
+    # epochs of model.fit: the weights must match those of a plain per-epoch fit.
+    rng = np.random.default_rng(2)
+    features, labels = rng.normal(size=(40, 6)).astype("float32"), np.arange(40) % 3
+    features[:, 0] += labels
+    head = train.train_head(features, labels, num_epochs=25, seed=0)
+    variance = features.var(axis=0)
+    variance += 1e-3 * variance.mean() + 1e-12  # train_head's standardisation
+    keras.utils.set_random_seed(0)  # train_head seeds the same way before it builds its head
+    plain = keras.Sequential(
+        [
+            keras.Input((6,)),
+            keras.layers.Normalization(mean=features.mean(axis=0), variance=variance),
+            keras.layers.Dense(3, activation="softmax"),
+        ]
+    )
+    train.fit(plain, features, labels, num_epochs=25, lr=1e-2, batch_size=64, seed=0, verbose=0)
+    for ours, theirs in zip(head.get_weights(), plain.get_weights()):
+        np.testing.assert_allclose(ours, theirs, atol=1e-4)
+    # above batch_size: every example once per epoch, each epoch in as many steps as batch_size gives
+    order, batch = train.epoch_order(130, num_epochs=3, batch_size=64, seed=1)
+    assert batch == 44 and len(order) == 390  # 3 steps of 44 per epoch, as 64 + 64 + 2 would be
+    for epoch in order.reshape(3, 130):
+        assert sorted(epoch) == list(range(130))
+    with pytest.raises(ValueError, match="num_epochs"):
+        train.train_head(features, labels, num_epochs=0)
+
+
 def test_linear_probe_then_finetune_returns_two_histories():
     probe, finetune = train.linear_probe_then_finetune(
         small_model(), X, y, probe_epochs=1, finetune_epochs=1, verbose=0
