@@ -678,6 +678,24 @@ def test_a_runaway_answer_blocks_new_checks_and_says_so(monkeypatch):
     assert run(exercises.check, "t.6", lambda x: 2, widget=False)[0]
 
 
+def test_a_worker_that_ended_without_saying_so_is_not_a_runaway(monkeypatch):
+    # A stop request that lands after the answer returned but before the worker cancels it ends
+    # the thread without setting `finished`; that must not block every later check.
+    stopper = exercises._Stopper(None)
+    worker = threading.Thread(target=lambda: None)
+    worker.start()
+    stopper.done = True  # the answer had returned; finish() never ran
+    while worker.is_alive():
+        time.sleep(0.01)
+    start = time.monotonic()
+    assert stopper.try_to_stop(worker, 2.0) == "stopped"
+    assert time.monotonic() - start < 0.5  # seen at once, not after the grace period
+    monkeypatch.setattr(exercises, "_RUNAWAYS", [(worker, stopper)])
+    register_caller()
+    assert run(exercises.check, "t.6", lambda x: 2, widget=False)[0]  # not refused
+    assert exercises._RUNAWAYS == []
+
+
 def test_pressing_stop_during_a_check_is_reported_then_stops_the_run():
     import signal
 

@@ -1442,6 +1442,12 @@ class _Stopper:
         if sys.gettrace() is None:
             sys.settrace(_trace_new_frame)
 
+    def ended(self, worker: threading.Thread) -> bool:
+        """The worker said it finished, or its thread is gone: a stop request that landed after the
+        student's code returned but before :meth:`finish` cancelled it ends the thread early. (Never
+        ``join`` the worker: then ``is_alive`` could be wrong, see ``finished``.)"""
+        return self.finished.is_set() or not worker.is_alive()
+
     def stop(self, worker: threading.Thread) -> None:
         """From the waiting thread: stop ``worker``; still busy after ``_GRACE`` s, it is a runaway."""
         if worker.ident is not None:
@@ -1460,18 +1466,19 @@ class _Stopper:
         sys.setswitchinterval(1e-4)  # get the GIL back often, so that each request arrives at once
         cpu, checked = _thread_cpu(worker), time.monotonic()
         try:
-            while not self.done and not self.finished.is_set() and time.monotonic() < deadline:
+            while not self.done and not self.ended(worker) and time.monotonic() < deadline:
                 _set_async_exc(worker.ident, _Stop)
                 self.finished.wait(0.0005)
                 if time.monotonic() - checked > 0.25:
                     now = _thread_cpu(worker)
                     if cpu is not None and now is not None and now - cpu < 0.025:
-                        return "stopped" if self.finished.is_set() else "waiting"
+                        return "stopped" if self.ended(worker) else "waiting"
                     cpu, checked = now, time.monotonic()
         finally:
             sys.setswitchinterval(interval)
-        self.finished.wait(max(0.0, deadline - time.monotonic()) if self.done else 0.0)
-        return "stopped" if self.finished.is_set() else "busy"
+        while self.done and not self.ended(worker) and time.monotonic() < deadline:
+            self.finished.wait(0.01)  # its code has returned: it is finishing
+        return "stopped" if self.ended(worker) else "busy"
 
 
 def _trace_new_frame(frame, event, arg):
