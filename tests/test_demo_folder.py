@@ -165,6 +165,12 @@ def test_verdict_prefers_the_cheaper_strategy_when_finetuning_is_within_the_nois
     )
 
 
+def test_verdict_says_1_point_not_1_points():
+    results = {"scratch": {100: 0.80}, "features": {100: 0.79}, "finetune": {100: 0.81}}
+    lines = demo.verdict(results, test_per_class=[300] * 5)
+    assert "differ by 1 point (0.79 vs 0.80)" in lines[1]
+
+
 def test_accuracy_margin_is_the_binomial_95_percent_interval():
     assert demo.accuracy_margin(0.5, 100) == pytest.approx(1.96 * 0.05)
     assert demo.accuracy_margin(1.0, 10) > 0.1  # a perfect score on 10 images is not exact

@@ -320,7 +320,7 @@ def verdict(
     if "features" in at_n and best == "finetune" and at_n["finetune"] - at_n["features"] <= noise:
         best = "features"  # as good within the noise, and far cheaper
     gain = at_n[best] - at_n["scratch"]
-    points = f"{abs(gain) * 100:.0f} points ({at_n[best]:.2f} vs {at_n['scratch']:.2f})"
+    points = f"{_points(gain)} ({at_n[best]:.2f} vs {at_n['scratch']:.2f})"
     if gain > noise:
         lines.append(
             f"Use {STRATEGY_NAMES[best]}: with {n} labels per class it beat training from scratch by {points}."
@@ -333,7 +333,7 @@ def verdict(
         elif best == "finetune" and "features" in at_n:
             lines.append(
                 f"Fine-tuning beat feature extraction ({at_n['features']:.2f}) by "
-                f"{(at_n['finetune'] - at_n['features']) * 100:.0f} points: adapting the features to the target's images paid off."
+                f"{_points(at_n['finetune'] - at_n['features'])}: adapting the features to the target's images paid off."
             )
     elif gain < -noise:
         hint = (
@@ -362,6 +362,12 @@ def verdict(
                 f"with {first} labels per class and {gains[n] * 100:+.0f} with {n}."
             )
     return lines
+
+
+def _points(difference: float) -> str:
+    """An accuracy difference in percentage points, e.g. "1 point", "12 points"."""
+    value = round(abs(difference) * 100)
+    return f"{value} point" + ("" if value == 1 else "s")
 
 
 # --------------------------------------------------------------------------- the run
