@@ -4,6 +4,7 @@
     python scripts/lessons.py notebooks/03_fine_tuning.ipynb --seeds 0 1 2
     python scripts/lessons.py --json out/lessons.json          # also write the table as JSON
     python scripts/lessons.py notebooks/01_concepts.ipynb --show   # also print what lesson cells print
+    python scripts/lessons.py --save out/executed              # also keep every executed copy
     python scripts/lessons.py --student-seeds                  # only solution copies
 
 Each notebook is executed in a fresh kernel, once per seed, from a copy whose parameters cell
@@ -76,9 +77,11 @@ def cell_error(cell: nbformat.NotebookNode) -> str | None:
     return None
 
 
-def run_once(path: Path, seed: int, timeout: int, *, student: bool = False) -> dict:
+def run_once(
+    path: Path, seed: int, timeout: int, *, student: bool = False, save: Path | None = None
+) -> dict:
     """Execute a seeded copy of ``path`` (the student copy when ``student``); return the lesson
-    verdicts, errors, times and peak memory."""
+    verdicts, errors, times and peak memory. ``save``: a folder to keep the executed copy in."""
     nb = nbformat.read(path, as_version=4)
     budget = float(nb.metadata.get("tltutor", {}).get("budget_s", 60))
     if student:
@@ -96,6 +99,9 @@ def run_once(path: Path, seed: int, timeout: int, *, student: bool = False) -> d
     start = time.perf_counter()
     client.execute()
     wall = time.perf_counter() - start
+    if save is not None:
+        save.mkdir(parents=True, exist_ok=True)
+        nbformat.write(nb, save / f"{path.stem}_seed{seed}.ipynb")
     lessons, failures, printed = 0, [], []
     for index, cell in enumerate(nb.cells):
         if cell.cell_type != "code":
@@ -167,6 +173,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--show", action="store_true", help="also print what the lesson cells print"
     )
+    parser.add_argument(
+        "--save",
+        type=Path,
+        help="also keep each executed copy here, as <notebook>_seed<k>.ipynb (every printed value)",
+    )
     args = parser.parse_args(argv)
     paths = args.notebooks or sorted((ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb"))
     missing = [str(p) for p in paths if not p.is_file()]
@@ -182,7 +193,13 @@ def main(argv: list[str] | None = None) -> int:
     )
     for path in paths:
         for seed in args.seeds:
-            row = run_once(path.resolve(), seed, args.timeout, student=seed in args.student_seeds)
+            row = run_once(
+                path.resolve(),
+                seed,
+                args.timeout,
+                student=seed in args.student_seeds,
+                save=args.save,
+            )
             rows.append(row)
             first = row["failures"][0] if row["failures"] else "-"
             print(

@@ -38,8 +38,10 @@ def test_seeds_student_copies_and_failures(tmp_path):
     assert solution["peak_rss_mb"] and solution["kernel_cpu_s"] is not None
     student = lessons.run_once(path, 1, timeout=60, student=True)
     assert student["copy"] == "student" and not student["failures"], student["failures"]
-    failing = lessons.run_once(path, 2, timeout=60)
+    failing = lessons.run_once(path, 2, timeout=60, save=tmp_path / "executed")
     assert failing["passed"] == 0 and "this lesson fails on seed 2" in failing["failures"][0]
+    kept = nbformat.read(tmp_path / "executed" / "00_tiny_seed2.ipynb", as_version=4)
+    assert "SEED = 2" in kept.cells[0].source and "this lesson fails" in str(kept.cells[-2].outputs)
 
 
 def test_a_student_copy_that_says_correct_is_a_failure():
