@@ -37,6 +37,7 @@ from pathlib import Path
 
 import nbformat
 from nbclient import NotebookClient
+from nbclient.exceptions import CellTimeoutError, DeadKernelError
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -97,12 +98,18 @@ def run_once(
         resources={"metadata": {"path": str(path.parent)}},
     )
     start = time.perf_counter()
-    client.execute()
+    stopped = (
+        None  # a cell that ran out of time (or a kernel that died) ends the run, not the table
+    )
+    try:
+        client.execute()
+    except (CellTimeoutError, DeadKernelError) as error:
+        stopped = f"stopped: {type(error).__name__}: {str(error).splitlines()[0][:200]}"
     wall = time.perf_counter() - start
     if save is not None:
         save.mkdir(parents=True, exist_ok=True)
         nbformat.write(nb, save / f"{path.stem}_seed{seed}.ipynb")
-    lessons, failures, printed = 0, [], []
+    lessons, failures, printed = 0, [stopped] if stopped else [], []
     for index, cell in enumerate(nb.cells):
         if cell.cell_type != "code":
             continue

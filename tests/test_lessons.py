@@ -44,6 +44,18 @@ def test_seeds_student_copies_and_failures(tmp_path):
     assert "SEED = 2" in kept.cells[0].source and "this lesson fails" in str(kept.cells[-2].outputs)
 
 
+def test_a_cell_that_runs_out_of_time_is_a_failed_row_not_a_crash(tmp_path):
+    cells = [
+        nbformat.v4.new_code_cell("SEED = 0", metadata={"tags": ["parameters"]}),
+        nbformat.v4.new_code_cell("import time\ntime.sleep(30)"),
+    ]
+    path = tmp_path / "00_slow.ipynb"
+    nbformat.write(nbformat.v4.new_notebook(cells=cells), path)
+    row = lessons.run_once(path, 0, timeout=2)
+    assert row["failures"] and row["failures"][0].startswith("stopped: CellTimeoutError")
+    assert row["wall_s"] < 25
+
+
 def test_a_student_copy_that_says_correct_is_a_failure():
     nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("x")])
     nb.cells[0].outputs = [nbformat.v4.new_output("stream", text="[01.1] correct\n")]
