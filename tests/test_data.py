@@ -472,6 +472,28 @@ def test_load_image_folder(tmp_path):
     assert none is None and sum(len(b[1]) for b in train_all) == 12
 
 
+def test_a_cached_image_folder_is_still_reshuffled_every_epoch(tmp_path):
+    # .cache() after image_dataset_from_directory's shuffle would replay the first epoch's order
+    pytest.importorskip("tensorflow", reason="tf.data needs TensorFlow")
+    import PIL.Image
+
+    for label, name in enumerate(["cat", "dog"]):
+        (tmp_path / name).mkdir()
+        for i in range(8):  # every image has its own grey level: its identity
+            grey = np.full((8, 8, 3), 10 * (8 * label + i) + 5, dtype=np.uint8)
+            PIL.Image.fromarray(grey).save(tmp_path / name / f"{i}.png")
+    train_ds, _, _ = data.load_image_folder(
+        tmp_path, image_size=(8, 8), batch_size=4, validation_split=None, cache=True
+    )
+
+    def one_epoch():
+        return [round(float(x[0, 0, 0])) for images, _ in train_ds for x in images]
+
+    first, second = one_epoch(), one_epoch()
+    assert sorted(first) == sorted(second) == [10 * k + 5 for k in range(16)]
+    assert first != second
+
+
 def test_folder_to_arrays(tmp_path):
     root = make_png_folder(tmp_path / "photos")
     X, y, names = data.folder_to_arrays(root)

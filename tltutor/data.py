@@ -724,7 +724,8 @@ def load_image_folder(
     Wraps ``keras.utils.image_dataset_from_directory`` after checking the
     layout. Returns ``(train_ds, val_ds, class_names)``; ``val_ds`` is None
     when ``validation_split`` is None. Batches are float32 images of
-    ``image_size`` (0..255) with int labels.
+    ``image_size`` (0..255) with int labels. ``cache=True`` keeps the decoded images in memory
+    after the first epoch (small folders); the training batches are still reshuffled every epoch.
 
     >>> import tempfile, PIL.Image
     >>> root = Path(tempfile.mkdtemp())
@@ -776,12 +777,16 @@ def load_image_folder(
         )
     class_names = list(train_ds.class_names)
 
-    def finish(ds):
+    def finish(ds, *, shuffle: bool = False):
         if ds is None:
             return None
-        return (ds.cache() if cache else ds).prefetch(tf.data.AUTOTUNE)
+        if cache and shuffle:  # cache the images, not one epoch's order: reshuffle every epoch
+            ds = ds.unbatch().cache().shuffle(len(ds.file_paths), seed=seed).batch(batch_size)
+        elif cache:
+            ds = ds.cache()
+        return ds.prefetch(tf.data.AUTOTUNE)
 
-    return finish(train_ds), finish(val_ds), class_names
+    return finish(train_ds, shuffle=True), finish(val_ds), class_names
 
 
 def folder_to_arrays(
