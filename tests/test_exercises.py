@@ -716,7 +716,17 @@ def test_pressing_stop_during_a_check_is_reported_then_stops_the_run(c_unraisabl
 
     register_caller()
     main = threading.get_ident()
-    threading.Timer(0.3, lambda: signal.pthread_kill(main, signal.SIGINT)).start()
+
+    def press_stop_once_the_check_runs():  # not a fixed delay: a slow start would be hit instead
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline and "tltutor-check" not in {
+            t.name for t in threading.enumerate()
+        }:
+            time.sleep(0.01)
+        time.sleep(0.2)
+        signal.pthread_kill(main, signal.SIGINT)
+
+    threading.Thread(target=press_stop_once_the_check_runs, daemon=True).start()
     out = io.StringIO()
     with contextlib.redirect_stdout(out), pytest.raises(exercises.Interrupted):
         exercises.check("t.6", swallow_stop, widget=False, timeout=30)
