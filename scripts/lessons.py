@@ -98,9 +98,8 @@ def run_once(
         resources={"metadata": {"path": str(path.parent)}},
     )
     start = time.perf_counter()
-    stopped = (
-        None  # a cell that ran out of time (or a kernel that died) ends the run, not the table
-    )
+    # a cell that runs out of time (or a kernel that dies) ends this run, not the whole table
+    stopped = None
     try:
         client.execute()
     except (CellTimeoutError, DeadKernelError) as error:

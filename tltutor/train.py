@@ -607,10 +607,12 @@ def train_head(
         raise ValueError(
             f"features must be a numeric array (N, D), e.g. from extract_features; got shape {features.shape}, dtype {features.dtype}"
         )
-    labels = check_labels(y, len(features))
+    labels = check_labels(y, len(features), num_classes=num_classes)
     if num_classes is None:
         num_classes = max(int(labels.max()) + 1, 2)
-    check_labels(labels, len(features), num_classes=num_classes)
+    check_lr(lr)
+    check_batch_size(batch_size)
+    check_int(num_epochs, "num_epochs", minimum=1, example=" such as 60")
     if l2 < 0:
         raise ValueError(f"l2 must be >= 0; got {l2!r}")
     if not np.isfinite(features).all():
@@ -635,18 +637,16 @@ def train_head(
         ],
         name="linear_probe",
     )
-    check_lr(lr)
-    check_batch_size(batch_size)
-    check_int(num_epochs, "num_epochs", minimum=1, example=" such as 60")
     compile_model(head, lr=lr)
     order, batch = epoch_order(
         len(features), num_epochs=num_epochs, batch_size=batch_size, seed=seed
     )
-    rows_per_call = max(len(features), _PROBE_CHUNK_BYTES // (4 * features.shape[1]))
+    features = features.astype("float32", copy=False)
+    rows_per_call = max(len(features), _PROBE_CHUNK_BYTES // features[0].nbytes)
     for start in range(0, len(order), rows_per_call):  # one call (one data iterator) per chunk
         rows = order[start : start + rows_per_call]
         head.fit(
-            features[rows].astype("float32"),
+            features[rows],
             labels[rows],
             batch_size=batch,
             epochs=1,
@@ -665,8 +665,8 @@ def epoch_order(
     """``num_epochs`` shuffled passes over ``n`` examples as one index array, and an even batch size.
 
     ``model.fit(epochs=60)`` builds a new data iterator every epoch, which costs more than a linear
-    probe's arithmetic on a CPU; one pass over these indices takes the same steps at about 1/3 of
-    the time (section ``probe`` of ``bench/bench.py``). The batch size splits each epoch into the same
+    probe's arithmetic on a CPU; one pass over these indices takes the same steps in a third of
+    the time or less (section ``probe`` of ``bench/bench.py``). The batch size splits each epoch into the same
     number of steps as ``batch_size`` would, as evenly as possible, so that up to ``batch_size``
     examples every step is the whole data set, exactly as in ``num_epochs`` epochs.
 
