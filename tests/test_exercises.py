@@ -711,17 +711,34 @@ def test_a_worker_that_ended_without_saying_so_is_not_a_runaway(monkeypatch):
     assert exercises._RUNAWAYS == []
 
 
-def test_pressing_stop_during_a_check_is_reported_then_stops_the_run(c_unraisable_hook):
+@pytest.fixture
+def stop_raises_keyboard_interrupt():
+    """SIGINT raises KeyboardInterrupt in the main thread during the test, as Stop does in a kernel.
+
+    Python's default handler does that, but in the full suite the nbval tests (which start their
+    kernels from this process) leave SIGINT ignored, and this test then ran 30 s without a Stop.
+    """
+    import signal
+
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    yield
+    signal.signal(signal.SIGINT, previous)
+
+
+def test_pressing_stop_during_a_check_is_reported_then_stops_the_run(
+    c_unraisable_hook, stop_raises_keyboard_interrupt
+):
     import signal
 
     register_caller()
     main = threading.get_ident()
+    earlier = {t for t in threading.enumerate() if t.name == "tltutor-check"}
 
     def press_stop_once_the_check_runs():  # not a fixed delay: a slow start would be hit instead
         deadline = time.monotonic() + 30
-        while time.monotonic() < deadline and "tltutor-check" not in {
-            t.name for t in threading.enumerate()
-        }:
+        while time.monotonic() < deadline and not any(
+            t.name == "tltutor-check" and t not in earlier for t in threading.enumerate()
+        ):
             time.sleep(0.01)
         time.sleep(0.2)
         signal.pthread_kill(main, signal.SIGINT)
