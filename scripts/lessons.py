@@ -57,14 +57,17 @@ def with_seed(nb: nbformat.NotebookNode, seed: int) -> nbformat.NotebookNode:
     """Set ``SEED = seed`` in the notebook's ``parameters`` cell (which must set SEED on its own line).
 
     >>> nb = nbformat.v4.new_notebook(cells=[
-    ...     nbformat.v4.new_code_cell("SEED = 0\\nSCALE = 'lab'", metadata={"tags": ["parameters"]})])
+    ...     nbformat.v4.new_code_cell("SEED = 0  # first seed\\nSCALE = 'lab'", metadata={"tags": ["parameters"]})])
     >>> with_seed(nb, 2).cells[0].source
-    "SEED = 2\\nSCALE = 'lab'"
+    "SEED = 2  # first seed\\nSCALE = 'lab'"
     """
     cell = next((c for c in nb.cells if "parameters" in c.metadata.get("tags", [])), None)
     if cell is None:
         raise ValueError("the notebook has no cell tagged 'parameters'")
-    cell.source, count = re.subn(r"(?m)^SEED\s*=.*$", f"SEED = {seed}", cell.source)
+    # the value only: a comment after it stays
+    cell.source, count = re.subn(
+        r"(?m)^SEED\s*=\s*[^#\n]*?(?=\s*(#|$))", f"SEED = {seed}", cell.source
+    )
     if count != 1:
         raise ValueError("the parameters cell must set SEED on a line of its own")
     return nb

@@ -61,3 +61,27 @@ def test_a_student_copy_that_says_correct_is_a_failure():
     nb.cells[0].outputs = [nbformat.v4.new_output("stream", text="[01.1] correct\n")]
     problems = lessons.student_copy_problems(nb, num_checks=1)
     assert any("not attempted" in p for p in problems) and any("correct" in p for p in problems)
+
+
+def test_with_seed_changes_the_value_and_keeps_the_comment():
+    import doctest
+
+    import nbformat
+
+    cell = nbformat.v4.new_code_cell(
+        "SEED = 0  # sections 2-7 use SEED\nSCALE = 'lab'", metadata={"tags": ["parameters"]}
+    )
+    nb = lessons.with_seed(nbformat.v4.new_notebook(cells=[cell]), 12)
+    assert nb.cells[0].source == "SEED = 12  # sections 2-7 use SEED\nSCALE = 'lab'"
+    plain = nbformat.v4.new_code_cell("SEED = 3\n", metadata={"tags": ["parameters"]})
+    assert (
+        lessons.with_seed(nbformat.v4.new_notebook(cells=[plain]), 1).cells[0].source
+        == "SEED = 1\n"
+    )
+    finder = doctest.DocTestFinder()
+    runner = doctest.DocTestRunner()
+    for test in finder.find(
+        lessons.with_seed, globs={"nbformat": nbformat, "with_seed": lessons.with_seed}
+    ):
+        runner.run(test)
+    assert runner.failures == 0 and runner.tries > 0
