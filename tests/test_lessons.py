@@ -66,8 +66,6 @@ def test_a_student_copy_that_says_correct_is_a_failure():
 def test_with_seed_changes_the_value_and_keeps_the_comment():
     import doctest
 
-    import nbformat
-
     cell = nbformat.v4.new_code_cell(
         "SEED = 0  # sections 2-7 use SEED\nSCALE = 'lab'", metadata={"tags": ["parameters"]}
     )
