@@ -13,6 +13,8 @@ candidate sources, and check a ranking with :func:`kendall_tau`.
   between the classes (Bao et al. 2019).
 - :func:`knn_accuracy`: leave-one-out (or k-fold) accuracy of a k-nearest-neighbour classifier.
 - :func:`score_sources`: all of them for a dictionary of candidate sources.
+- :func:`spread`: one value per seed as "mean ± std (per seed: ...)", how the notebooks print
+  every comparison they run over several seeds.
 
 These estimators are statistics, not model math, so they are written in NumPy. Their matrices are
 small (N images by D features): a multi-threaded BLAS spends more time waking its threads than
@@ -332,6 +334,25 @@ def kendall_tau(a, b) -> float:
     if untied_a == 0 or untied_b == 0:
         raise ValueError("tau is undefined when all values of a (or of b) are equal")
     return float(np.sum(sign_a * sign_b) / np.sqrt(untied_a * untied_b))
+
+
+def spread(values, fmt: str = ".3f") -> str:
+    """One value per seed as ``"mean ± std (per seed: a, b, c)"``, each number formatted with ``fmt``.
+
+    The notebooks print every multi-seed result this way, so that a reader sees the mean, how
+    much the seeds disagree and each seed's own value (a difference whose sign changes with the
+    seed is noise at this scale). Use a signed format such as ``"+.1f"`` for differences.
+
+    >>> spread([0.71, 0.74, 0.68])
+    '0.710 ± 0.024 (per seed: 0.710, 0.740, 0.680)'
+    >>> spread([2.5, -1.0, 0.5], "+.1f")
+    '+0.7 ± 1.4 (per seed: +2.5, -1.0, +0.5)'
+    """
+    values = check_scores(values, "values")
+    if not len(values):
+        raise ValueError("values is empty: pass one number per seed, e.g. [0.71, 0.74, 0.68]")
+    each = ", ".join(f"{v:{fmt}}" for v in values)
+    return f"{values.mean():{fmt}} ± {values.std():{fmt.lstrip('+')}} (per seed: {each})"
 
 
 def score_sources(

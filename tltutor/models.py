@@ -673,6 +673,10 @@ def recalibrate_bn(base: keras.Model, X, *, batch_size: int = 256) -> keras.Mode
     """
     X = check_images(X, model=base)
     check_batch_size(batch_size)
+    chain = _chain(base)
+    if chain is not None and len(X) * max(size for _, size in chain) * 4 <= _CHAIN_BYTES:
+        _recalibrate_chain([layer for layer, _ in chain], X, batch_size)
+        return base
     probe, bn_layers, _ = _bn_probe(base)
     if not bn_layers:
         return base  # no BatchNormalization layer: nothing to re-estimate
@@ -684,6 +688,64 @@ def recalibrate_bn(base: keras.Model, X, *, batch_size: int = 256) -> keras.Mode
         layer.moving_mean.assign(mean.astype(layer.moving_mean.dtype))
         layer.moving_variance.assign(var.astype(layer.moving_variance.dtype))
     return base
+
+
+_CHAIN_BYTES = 2**29  # at most 512 MiB of one layer's outputs over all of X held in memory
+
+
+def _recalibrate_chain(chain: list, X: np.ndarray, batch_size: int) -> None:
+    """``recalibrate_bn`` in one pass for layers that form a chain: every batch's activations stay
+    in memory, so each BatchNorm layer's statistics are set before the next layer runs (the same
+    numbers as one pass over ``X`` per BatchNorm layer, several times faster)."""
+    batches = [
+        X[start : start + batch_size].astype("float32") for start in range(0, len(X), batch_size)
+    ]
+    for layer in chain:
+        if _is_bn(layer):
+            stats = [
+                (
+                    len(batch) * int(np.prod(batch.shape[1:-1])),
+                    *(
+                        np.asarray(f(batch, axis=tuple(range(len(batch.shape) - 1))), "float64")
+                        for f in (keras.ops.mean, keras.ops.var)
+                    ),
+                )
+                for batch in batches
+            ]
+            total = stats[0]
+            for more in stats[1:]:
+                total = _merge(*total, *more)
+            layer.moving_mean.assign(total[1].astype(layer.moving_mean.dtype))
+            layer.moving_variance.assign(total[2].astype(layer.moving_variance.dtype))
+        batches = [layer(batch, training=False) for batch in batches]
+
+
+def _chain(model: keras.Model) -> list[tuple] | None:
+    """``(layer, values per image of its output)`` for every layer of ``model`` (nested models
+    unrolled) if each one takes the previous one's output; None for any other graph (residual
+    connections, several inputs or outputs, a subclassed model, an unknown image size)."""
+    graph = model if hasattr(model, "_nodes_by_depth") else getattr(model, "_functional", None)
+    if graph is None:
+        return None
+    chain, previous = [], None
+    for depth in sorted(graph._nodes_by_depth, reverse=True):  # from the input to the output
+        nodes = graph._nodes_by_depth[depth]
+        if len(nodes) != 1 or len(nodes[0].output_tensors) != 1:
+            return None
+        node = nodes[0]
+        shape = node.output_tensors[0].shape[1:]
+        inputs = list(node.input_tensors)
+        if None in shape or (
+            previous is not None and (len(inputs) != 1 or inputs[0] is not previous)
+        ):
+            return None
+        if node.input_tensors:  # not the input layer
+            inner = _chain(node.operation) if isinstance(node.operation, keras.Model) else None
+            if isinstance(node.operation, keras.Model) and inner is None:
+                return None
+            chain += inner or [(node.operation, int(np.prod(shape)))]
+        previous = node.output_tensors[0]
+    return chain
 
 
 def _bn_probe(model: keras.Model):
