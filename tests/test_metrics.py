@@ -394,3 +394,25 @@ def test_score_sources_bad_input():
         score_sources({"a": F_OK}, Y_OK, source_probabilities={"b": np.ones((6, 1))})
     with pytest.raises(ValueError, match=r"features\['a'\]"):
         score_sources({"a": np.full((6, 2), np.inf)}, Y_OK)
+
+
+def test_spread_prints_mean_std_and_every_seed():
+    values = np.array([0.71, 0.74, 0.68], "float32")  # what a notebook collects over seeds
+    assert metrics.spread(values) == "0.710 ± 0.024 (per seed: 0.710, 0.740, 0.680)"
+    assert metrics.spread([0.5]) == "0.500 ± 0.000 (per seed: 0.500)"
+    assert metrics.spread([-1.25, 3.5], "+.1f") == "+1.1 ± 2.4 (per seed: -1.2, +3.5)"
+
+
+@pytest.mark.parametrize(
+    "values, error, words",
+    [
+        ([], ValueError, "empty"),
+        ([0.5, float("nan")], ValueError, "NaN"),
+        ({0: 0.5, 1: 0.6}, TypeError, "dict"),
+        ([[0.5, 0.6]], ValueError, "1-D"),
+        (["a", "b"], TypeError, "numbers"),
+    ],
+)
+def test_spread_explains_bad_values(values, error, words):
+    with pytest.raises(error, match=words):
+        metrics.spread(values)
