@@ -674,7 +674,10 @@ def recalibrate_bn(base: keras.Model, X, *, batch_size: int = 256) -> keras.Mode
     X = check_images(X, model=base)
     check_batch_size(batch_size)
     chain = _chain(base)
-    if chain is not None and len(X) * max(size for _, size in chain) * 4 <= _CHAIN_BYTES:
+    if (
+        chain is not None
+        and len(X) * max((size for _, size in chain), default=0) * 4 <= _CHAIN_BYTES
+    ):
         _recalibrate_chain([layer for layer, _ in chain], X, batch_size)
         return base
     probe, bn_layers, _ = _bn_probe(base)
@@ -702,22 +705,20 @@ def _recalibrate_chain(chain: list, X: np.ndarray, batch_size: int) -> None:
     ]
     for layer in chain:
         if _is_bn(layer):
-            stats = [
-                (
-                    len(batch) * int(np.prod(batch.shape[1:-1])),
-                    *(
-                        np.asarray(f(batch, axis=tuple(range(len(batch.shape) - 1))), "float64")
-                        for f in (keras.ops.mean, keras.ops.var)
-                    ),
-                )
-                for batch in batches
-            ]
-            total = stats[0]
-            for more in stats[1:]:
-                total = _merge(*total, *more)
-            layer.moving_mean.assign(total[1].astype(layer.moving_mean.dtype))
-            layer.moving_variance.assign(total[2].astype(layer.moving_variance.dtype))
+            mean, var = _merged(_moments(batch) for batch in batches)
+            layer.moving_mean.assign(mean.astype(layer.moving_mean.dtype))
+            layer.moving_variance.assign(var.astype(layer.moving_variance.dtype))
         batches = [layer(batch, training=False) for batch in batches]
+
+
+def _moments(x) -> tuple:
+    """``(values per channel, mean, var)`` of one batch, per channel (channels last), in float64."""
+    axes = tuple(range(len(x.shape) - 1))
+    return (
+        int(np.prod(x.shape[:-1])),
+        np.asarray(keras.ops.mean(x, axis=axes), "float64"),
+        np.asarray(keras.ops.var(x, axis=axes), "float64"),
+    )
 
 
 def _chain(model: keras.Model) -> list[tuple] | None:
@@ -733,17 +734,18 @@ def _chain(model: keras.Model) -> list[tuple] | None:
         if len(nodes) != 1 or len(nodes[0].output_tensors) != 1:
             return None
         node = nodes[0]
-        shape = node.output_tensors[0].shape[1:]
-        inputs = list(node.input_tensors)
+        shape, inputs = node.output_tensors[0].shape[1:], list(node.input_tensors)
         if None in shape or (
             previous is not None and (len(inputs) != 1 or inputs[0] is not previous)
         ):
             return None
-        if node.input_tensors:  # not the input layer
-            inner = _chain(node.operation) if isinstance(node.operation, keras.Model) else None
-            if isinstance(node.operation, keras.Model) and inner is None:
+        if isinstance(node.operation, keras.Model):
+            inner = _chain(node.operation)
+            if inner is None:
                 return None
-            chain += inner or [(node.operation, int(np.prod(shape)))]
+            chain += inner
+        elif inputs:  # not the input layer
+            chain.append((node.operation, int(np.prod(shape))))
         previous = node.output_tensors[0]
     return chain
 
@@ -799,15 +801,22 @@ def _input_stats(
 ) -> list[tuple]:
     """Per-channel (mean, var) over all of ``X``, merged exactly across batches (Chan et al.'s
     parallel formula) in float64."""
-    totals = None
+    parts = [[] for _ in values_per_image]  # per probe output: (count, mean, var) of each batch
     for start in range(0, len(X), batch_size):
         batch = X[start : start + batch_size].astype("float32")
         stats = [np.asarray(s, dtype="float64") for s in stats_model.predict_on_batch(batch)]
-        merged = [
-            (len(batch) * n, stats[2 * i], stats[2 * i + 1]) for i, n in enumerate(values_per_image)
-        ]
-        totals = merged if totals is None else [_merge(*t, *m) for t, m in zip(totals, merged)]
-    return [(mean, var) for _, mean, var in totals]
+        for i, n in enumerate(values_per_image):
+            parts[i].append((len(batch) * n, stats[2 * i], stats[2 * i + 1]))
+    return [_merged(p) for p in parts]
+
+
+def _merged(parts) -> tuple:
+    """``(mean, var)`` of a whole set from its parts' ``(count, mean, var)``, merged in order."""
+    parts = iter(parts)
+    total = next(parts)
+    for part in parts:
+        total = _merge(*total, *part)
+    return total[1], total[2]
 
 
 def _merge(n_a, mean_a, var_a, n_b, mean_b, var_b):
