@@ -26,8 +26,43 @@ import re as _re
 import sys as _sys
 from pathlib import Path as _Path
 
+
+class _QuietTensorFlow:
+    """Mutes the process's standard error (file descriptor 2) while TensorFlow is imported.
+
+    On some CPUs (AMD EPYC with AVX-512 here) TensorFlow's C++ libraries print "All log messages
+    before absl::InitializeLog()" and "oneDNN custom operations are on" as they load, whatever
+    ``TF_CPP_MIN_LOG_LEVEL`` says. An import hook: it acts once, on ``import tensorflow``.
+    """
+
+    def find_spec(self, name, path=None, target=None):
+        if name != "tensorflow":
+            return None
+        _sys.meta_path.remove(self)  # once: the real import below finds TensorFlow as usual
+        from importlib.util import find_spec
+
+        spec = find_spec(name)
+        if spec is not None and spec.loader is not None:
+            load = spec.loader.exec_module
+
+            def exec_module(module):
+                _sys.stderr.flush()
+                saved, null = _os.dup(2), _os.open(_os.devnull, _os.O_WRONLY)
+                _os.dup2(null, 2)
+                try:
+                    load(module)
+                finally:
+                    _os.dup2(saved, 2)
+                    _os.close(saved)
+                    _os.close(null)
+
+            spec.loader.exec_module = exec_module
+        return spec
+
+
 if "tensorflow" not in _sys.modules:
-    _os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    if _os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2") != "0":
+        _sys.meta_path.insert(0, _QuietTensorFlow())
 
 __version__ = "0.1.0"
 
