@@ -56,6 +56,35 @@ def test_early_stopping_stops_and_cosine_schedule_runs():
     assert len(history.history["loss"]) < 50
 
 
+def test_training_batches_reshuffle_every_epoch_from_one_iterator():
+    kw = train.training_batches(X[:10], np.arange(10), batch_size=4, seed=0)
+    assert kw["steps_per_epoch"] == 3
+    batches = iter(kw["x"])  # one iterator, as Keras keeps it with steps_per_epoch
+    epochs = [[next(batches) for _ in range(kw["steps_per_epoch"])] for _ in range(3)]
+    orders = [np.concatenate([labels.numpy() for _, labels in epoch]) for epoch in epochs]
+    for epoch, order in zip(epochs, orders):
+        assert [len(labels) for _, labels in epoch] == [4, 4, 2]  # model.fit's batches
+        assert sorted(order) == list(range(10))  # every example once per epoch
+        assert epoch[0][0].dtype.name == "float32"  # uint8 images become float32 per batch
+    assert len({tuple(order) for order in orders}) == 3  # a new order every epoch
+    again = train.training_batches(X[:10], np.arange(10), batch_size=4, seed=0)["x"]
+    first = np.concatenate([labels.numpy() for _, labels in again.take(3)])
+    np.testing.assert_array_equal(first, orders[0])  # the same seed, the same order
+
+
+def test_fit_validation_split_holds_out_the_last_examples_as_keras_does():
+    import keras
+
+    histories = []
+    for n, kw in ((96, dict(validation_split=0.25)), (72, dict(validation_data=(X[72:], y[72:])))):
+        keras.utils.set_random_seed(1)
+        model = small_model()
+        history = train.fit(model, X[:n], y[:n], num_epochs=2, seed=1, verbose=0, **kw)
+        histories.append(history.history)
+    np.testing.assert_allclose(histories[0]["val_loss"], histories[1]["val_loss"], rtol=1e-6)
+    np.testing.assert_allclose(histories[0]["loss"], histories[1]["loss"], rtol=1e-6)
+
+
 @pytest.mark.parametrize(
     "bad_X, bad_y, match",
     [

@@ -72,9 +72,9 @@ VERDICTS = ("negative transfer", "positive transfer", "no clear difference")
 # errors of the difference, so that each usual mistake (below) gets at least one verdict wrong
 # and the right rule wins with a margin (1.96 instead of 2, or a pooled accuracy, pass too).
 _VERDICT_CASES = [
-    (0.478, 0.545, 1000),  # the notebook's random-label source, fine-tuned (seed 0)
-    (0.741, 0.545, 1000),  # the matching source, fine-tuned
-    (0.555, 0.545, 1000),  # the clean source, fine-tuned: a 1-point gap
+    (0.478, 0.545, 1000),  # a loss like the random-label source's, fine-tuned
+    (0.741, 0.545, 1000),  # a gain like the matching source's, fine-tuned
+    (0.555, 0.545, 1000),  # a 1-point gap: noise
     (0.525, 0.55, 1000),
     (0.588, 0.55, 1000),
     (0.585, 0.7, 200),
@@ -481,9 +481,9 @@ exercises.define_quiz(
             "fine-tuned model also looked reasonable until compared with scratch."
         ),
         (
-            "The clean source was excellent on its own task and still gave nothing "
-            "(frozen: much less) here; the source task's accuracy says nothing about the "
-            "target."
+            "The clean source was excellent on its own task and still brought no clear "
+            "gain here (frozen: a loss on every seed); the source task's accuracy says "
+            "nothing about the target."
         ),
         "",
         ("L2-SP pulls towards the source whatever its quality; it does not measure the gap."),
@@ -504,14 +504,15 @@ exercises.define_quiz(
     ],
     answer={1, 3},
     explanation=(
-        "Re-initialising the top removed most of the damage, and choosing on validation "
-        "data rejected the bad source; L2-SP and frozen features keep what the source "
-        "learned, which is the problem."
+        "Re-initialising the top two blocks recovered more than half of the loss on every "
+        "seed, and choosing on validation data rejected the bad source on most seeds; L2-SP "
+        "and frozen features keep what the source learned, which is the problem."
     ),
     why=[
         (
             "L2-SP pulls the weights back towards the source, here towards memorised "
-            "noise: the gap grew."
+            "noise: it stayed below scratch on every seed, and below plain fine-tuning on "
+            "average."
         ),
         "",
         ("Frozen features of the random-label source were the worst option, far below scratch."),
