@@ -72,6 +72,13 @@ def test_training_batches_reshuffle_every_epoch_from_one_iterator():
     np.testing.assert_array_equal(first, orders[0])  # the same seed, the same order
 
 
+def test_training_batches_leave_batching_to_keras_under_tf_distribute():
+    tf = pytest.importorskip("tensorflow")
+    with tf.distribute.MirroredStrategy(["/cpu:0"]).scope():  # as in gpu.data_parallel()
+        kw = train.training_batches(X[:10], np.arange(10), batch_size=4)
+    assert set(kw) == {"x", "y", "batch_size"} and kw["x"].dtype == np.float32
+
+
 def test_fit_validation_split_holds_out_the_last_examples_as_keras_does():
     import keras
 

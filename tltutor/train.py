@@ -330,8 +330,10 @@ def training_batches(X: np.ndarray, y: np.ndarray, *, batch_size: int, seed: int
     pipeline, reshuffled from ``seed`` each epoch (the last batch of an epoch may be smaller, as in
     ``model.fit``), with ``steps_per_epoch``: Keras then keeps one iterator for every epoch
     (``shuffle=False``: the pipeline shuffles itself). Images travel as they are (uint8) and become
-    float32 per batch. Without TensorFlow (Keras on PyTorch alone) it returns the arrays for
-    ``model.fit`` to batch and shuffle.
+    float32 per batch. Without TensorFlow (Keras on PyTorch alone), and inside a
+    ``tf.distribute`` strategy (``gpu.data_parallel()``, where this pipeline gave one of two losses
+    from run to run on 2 CPU devices, 1 run in 6), it returns the arrays for ``model.fit`` to batch
+    and shuffle.
 
     >>> kw = training_batches(np.zeros((10, 4), "float32"), np.arange(10) % 2, batch_size=4)
     >>> kw["steps_per_epoch"], [tuple(x.shape) for x, _ in kw["x"].take(4)]
@@ -341,6 +343,8 @@ def training_batches(X: np.ndarray, y: np.ndarray, *, batch_size: int, seed: int
         import tensorflow as tf
     except ImportError:
         return {"x": X.astype("float32"), "y": y, "batch_size": batch_size}
+    if tf.distribute.has_strategy():  # gpu.data_parallel(): measured to vary between runs, so
+        return {"x": X.astype("float32"), "y": y, "batch_size": batch_size}  # Keras batches
     batches = (
         tf.data.Dataset.from_tensor_slices((X, y))
         .shuffle(len(X), seed=seed, reshuffle_each_iteration=True)
