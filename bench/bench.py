@@ -41,10 +41,10 @@ import time
 import tltutor  # noqa: F401  (before Keras: it keeps TensorFlow's start-up notices quiet)
 
 # isort: split
-import keras  # noqa: E402
-import numpy as np  # noqa: E402
+import keras
+import numpy as np
 
-from tltutor import data, gpu, models, train  # noqa: E402
+from tltutor import data, gpu, models, train
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 

@@ -342,9 +342,9 @@ def training_batches(X: np.ndarray, y: np.ndarray, *, batch_size: int, seed: int
     try:
         import tensorflow as tf
     except ImportError:
+        tf = None
+    if tf is None or tf.distribute.has_strategy():  # Keras batches (see above)
         return {"x": X.astype("float32"), "y": y, "batch_size": batch_size}
-    if tf.distribute.has_strategy():  # gpu.data_parallel(): measured to vary between runs, so
-        return {"x": X.astype("float32"), "y": y, "batch_size": batch_size}  # Keras batches
     batches = (
         tf.data.Dataset.from_tensor_slices((X, y))
         .shuffle(len(X), seed=seed, reshuffle_each_iteration=True)
