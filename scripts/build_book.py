@@ -16,7 +16,9 @@ Steps:
 5. The execution cache (``book/_build/.jupyter_cache``, keyed on each notebook's code) is
    emptied when anything else that shapes the outputs changed: the tltutor package, Python or a
    key library version, the Keras backend, or a companion file of the notebooks.
-6. ``jupyter-book build book -W -n --keep-going --all``: every notebook is executed (or taken
+6. With ``--jobs N`` (N > 1), the notebooks the cache lacks are executed N at a time, the
+   longest first, exactly as step 7 would execute them, and cached (:func:`execute_in_parallel`).
+7. ``jupyter-book build book -W -n --keep-going --all``: every notebook is executed (or taken
    from the fresh cache); any warning, broken reference, unknown citation or glossary term, or
    a failing cell fails the build.
 """
@@ -24,10 +26,12 @@ Steps:
 from __future__ import annotations
 
 import argparse
+import concurrent.futures
 import copy
 import hashlib
 import importlib.metadata
 import importlib.util
+import multiprocessing
 import os
 import re
 import shutil
@@ -38,6 +42,7 @@ import time
 from pathlib import Path
 
 import nbformat
+import yaml
 
 ROOT = Path(__file__).resolve().parent.parent
 BOOK = ROOT / "book"
@@ -244,7 +249,77 @@ def check_kernel() -> None:
         )
 
 
-def build(notebooks_dir: Path, *, fresh: bool = False) -> Path:
+def execute_in_parallel(
+    notebooks: list[Path],
+    *,
+    jobs: int,
+    env: dict[str, str],
+    cache_path: Path = BOOK / "_build" / ".jupyter_cache",
+    timeout: int | None = None,
+) -> list[Path]:
+    """Execute the notebooks that the execution cache lacks, ``jobs`` at a time, into that cache.
+
+    The longest notebooks (``budget_s`` in their metadata) start first. Each runs as myst-nb runs
+    it in ``jupyter-book build`` (its own folder as working directory, ``execute.timeout`` of
+    book/_config.yml per cell, errors not allowed) and is cached under the key myst-nb looks up,
+    so the build then takes it from the cache. A notebook's lab-scale training leaves part of a
+    second core idle (single-threaded Python between small batches): two at a time finish the
+    set sooner on 2 cores, while each one's own time grows. Notebooks that fail are not cached;
+    the others are, and ``RuntimeError`` then names the failures with their tracebacks.
+    ``timeout`` (seconds per cell) defaults to book/_config.yml's. Returns the executed notebooks.
+    """
+    from jupyter_cache import get_cache
+    from jupyter_cache.base import CacheBundleIn
+
+    cache = get_cache(str(cache_path))
+    pending = []
+    for path in notebooks:
+        nb = nbformat.read(path, as_version=4)
+        try:
+            cache.match_cache_notebook(nb)
+        except KeyError:
+            pending.append((float(nb.metadata.get("tltutor", {}).get("budget_s", 60)), path))
+    if len(pending) < 2:
+        return []  # nothing to overlap: jupyter-book executes it
+    if timeout is None:
+        timeout = yaml.safe_load((BOOK / "_config.yml").read_text())["execute"]["timeout"]
+    print(f"build_book: executing {len(pending)} notebooks, {jobs} at a time")
+    failures, executed = [], []
+    context = multiprocessing.get_context("spawn")  # a clean process per worker, on every OS
+    with concurrent.futures.ProcessPoolExecutor(jobs, mp_context=context) as pool:
+        running = {
+            pool.submit(_execute, str(path), timeout, env): path
+            for _, path in sorted(pending, reverse=True)
+        }
+        for done in concurrent.futures.as_completed(running):
+            path = running[done]
+            nb, seconds, error = done.result()
+            if error is not None:
+                failures.append(f"{path.name}:\n{error}")
+                continue
+            record = cache.add_nb_to_project(str(path))
+            bundle = CacheBundleIn(nb, record.uri, data={"execution_seconds": seconds})
+            cache.cache_notebook_bundle(bundle, check_validity=False, overwrite=True)
+            executed.append(path)
+            print(f"build_book: {path.stem} executed in {seconds:.0f} s")
+    if failures:
+        raise RuntimeError("a notebook failed while executing:\n" + "\n".join(failures))
+    return executed
+
+
+def _execute(path: str, timeout: int, env: dict[str, str]) -> tuple[dict, float, str | None]:
+    """One notebook executed in a worker process: (executed notebook, seconds, traceback or None)."""
+    from jupyter_cache.executors.utils import single_nb_execution
+
+    os.environ.update(env)  # the kernel inherits this process's environment
+    nb = nbformat.read(path, as_version=4)
+    result = single_nb_execution(
+        nb, cwd=str(Path(path).parent), timeout=timeout, allow_errors=False, meta_override=True
+    )
+    return result.nb, result.time, result.exc_string
+
+
+def build(notebooks_dir: Path, *, fresh: bool = False, jobs: int = 1) -> Path:
     """Run every step of the module docstring; returns the folder of the built site."""
     started = time.perf_counter()
     subprocess.run(["bash", str(ROOT / "scripts" / "fetch_widget_js.sh")], check=True)
@@ -267,6 +342,14 @@ def build(notebooks_dir: Path, *, fresh: bool = False) -> Path:
             "build_book: tltutor or a library changed (or --fresh): every notebook is re-executed"
         )
         shutil.rmtree(build_dir / ".jupyter_cache", ignore_errors=True)
+    env = dict(os.environ)
+    # TensorFlow's C++ start-up notices (CPU instruction sets) are not lessons; keep them off the pages.
+    env.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    # Quizzes show unanswered, their answer folded away (see collapse_solutions); the code the
+    # book executes is the notebook's own, unchanged.
+    env["TLTUTOR_BOOK"] = "1"
+    if jobs > 1:
+        execute_in_parallel(notebooks, jobs=jobs, env=env)
     # A fresh site every time: every page is rewritten (--all; notebooks unchanged since the last
     # build come from the cache), and pages of notebooks no longer in the book do not linger.
     shutil.rmtree(build_dir / "html", ignore_errors=True)
@@ -281,12 +364,6 @@ def build(notebooks_dir: Path, *, fresh: bool = False) -> Path:
         "--keep-going",
         "--all",
     ]
-    env = dict(os.environ)
-    # TensorFlow's C++ start-up notices (CPU instruction sets) are not lessons; keep them off the pages.
-    env.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    # Quizzes show unanswered, their answer folded away (see collapse_solutions); the code the
-    # book executes is the notebook's own, unchanged.
-    env["TLTUTOR_BOOK"] = "1"
     result = subprocess.run(command, env=env)
     if result.returncode != 0:
         raise SystemExit(
@@ -310,9 +387,17 @@ def main(argv: list[str] | None = None) -> int:
         help="folder of NN_name.ipynb notebooks (default: $TLTUTOR_NOTEBOOKS or notebooks/)",
     )
     parser.add_argument("--fresh", action="store_true", help="empty the execution cache first")
+    parser.add_argument(
+        "--jobs",
+        type=int,
+        default=os.environ.get("TLTUTOR_BOOK_JOBS", str(min(2, os.cpu_count() or 1))),
+        help="notebooks executed at a time (default: $TLTUTOR_BOOK_JOBS, else 2, or 1 on one core)",
+    )
     args = parser.parse_args(argv)
+    if args.jobs < 1:
+        parser.error(f"--jobs must be at least 1; got {args.jobs}")
     try:
-        build(args.notebooks.resolve(), fresh=args.fresh)
+        build(args.notebooks.resolve(), fresh=args.fresh, jobs=args.jobs)
     except (FileNotFoundError, ValueError, RuntimeError, ModuleNotFoundError) as exc:
         print(f"build_book: {exc}", file=sys.stderr)
         return 1
