@@ -39,6 +39,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import traceback
 from pathlib import Path
 
 import nbformat
@@ -291,17 +292,21 @@ def execute_in_parallel(
             pool.submit(_execute, str(path), timeout, env): path
             for _, path in sorted(pending, reverse=True)
         }
-        for done in concurrent.futures.as_completed(running):
-            path = running[done]
-            nb, seconds, error = done.result()
-            if error is not None:
-                failures.append(f"{path.name}:\n{error}")
-                continue
-            record = cache.add_nb_to_project(str(path))
-            bundle = CacheBundleIn(nb, record.uri, data={"execution_seconds": seconds})
-            cache.cache_notebook_bundle(bundle, check_validity=False, overwrite=True)
-            executed.append(path)
-            print(f"build_book: {path.stem} executed in {seconds:.0f} s")
+        try:
+            for done in concurrent.futures.as_completed(running):
+                path = running[done]
+                nb, seconds, error = done.result()
+                if error is not None:
+                    failures.append(f"{path.name}:\n{error}")
+                    continue
+                record = cache.add_nb_to_project(str(path))
+                bundle = CacheBundleIn(nb, record.uri, data={"execution_seconds": seconds})
+                cache.cache_notebook_bundle(bundle, check_validity=False, overwrite=True)
+                executed.append(path)
+                print(f"build_book: {path.stem} executed in {seconds:.0f} s")
+        except KeyboardInterrupt:
+            pool.shutdown(cancel_futures=True)  # the notebooks not started yet never start
+            raise
     if failures:
         raise RuntimeError("a notebook failed while executing:\n" + "\n".join(failures))
     return executed
@@ -313,9 +318,12 @@ def _execute(path: str, timeout: int, env: dict[str, str]) -> tuple[dict, float,
 
     os.environ.update(env)  # the kernel inherits this process's environment
     nb = nbformat.read(path, as_version=4)
-    result = single_nb_execution(
-        nb, cwd=str(Path(path).parent), timeout=timeout, allow_errors=False, meta_override=True
-    )
+    try:
+        result = single_nb_execution(
+            nb, cwd=str(Path(path).parent), timeout=timeout, allow_errors=False, meta_override=True
+        )
+    except BaseException:  # a kernel that died, or Ctrl-C: a failure like a cell that raised
+        return nb, 0.0, traceback.format_exc()
     return result.nb, result.time, result.exc_string
 
 
@@ -401,6 +409,13 @@ def main(argv: list[str] | None = None) -> int:
     except (FileNotFoundError, ValueError, RuntimeError, ModuleNotFoundError) as exc:
         print(f"build_book: {exc}", file=sys.stderr)
         return 1
+    except KeyboardInterrupt:
+        print(
+            "build_book: stopped (Ctrl-C); the notebooks executed before it are cached, so the "
+            "next build starts from there",
+            file=sys.stderr,
+        )
+        return 130
     except subprocess.CalledProcessError as exc:
         print(
             f"build_book: {' '.join(map(str, exc.cmd))} failed (exit {exc.returncode})",
