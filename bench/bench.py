@@ -197,9 +197,7 @@ def fit_one_iterator_vs_per_epoch(runs=((100, 40), (2000, 3)), *, repeats: int) 
 
         def restart():
             model.set_weights(start)
-            for variable in model.optimizer.variables:  # step count and moments back to zero
-                if not variable.path.endswith("learning_rate"):
-                    variable.assign(np.zeros(variable.shape, variable.dtype))
+            train.reset_optimizer(model)  # step count and moments back to zero
 
         def one_iterator():
             restart()

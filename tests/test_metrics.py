@@ -416,3 +416,37 @@ def test_spread_prints_mean_std_and_every_seed():
 def test_spread_explains_bad_values(values, error, words):
     with pytest.raises(error, match=words):
         metrics.spread(values)
+
+
+def test_direction_needs_every_seed_on_one_side():
+    assert metrics.direction([0.03, 0.05, 0.01]) == "higher on every seed"
+    assert metrics.direction(np.array([-0.2, -0.1], "float32")) == "lower on every seed"
+    assert metrics.direction([0.02, -0.01, 0.04]) == (
+        "no clear difference at this scale (higher on 2 of 3 seeds, lower on 1)"
+    )
+    assert metrics.direction([0.0, 0.0, 0.1]) == (  # a tie is on neither side
+        "no clear difference at this scale (higher on 1 of 3 seeds, lower on 0)"
+    )
+    sides = dict(higher="above scratch", lower="below scratch")
+    assert metrics.direction([-3, -4], **sides) == "below scratch on every seed"
+    # a margin: every seed must clear it, in points here
+    assert metrics.direction([2.5, 4.0], margin=2, unit=" points") == (
+        "higher by more than 2 points on every seed"
+    )
+    assert metrics.direction([1.5, 4.0], margin=2, unit=" points").startswith("no clear difference")
+
+
+@pytest.mark.parametrize(
+    "kw, error, words",
+    [
+        (dict(differences=[]), ValueError, "empty"),
+        (dict(differences=[0.1, float("nan")]), ValueError, "NaN"),
+        (dict(differences={0: 0.1}), TypeError, "dict"),
+        (dict(differences=[0.1], margin=-1), ValueError, "margin"),
+        (dict(differences=[0.1], margin="2"), ValueError, "margin"),
+        (dict(differences=[0.1], margin=float("nan")), ValueError, "margin"),
+    ],
+)
+def test_direction_explains_bad_values(kw, error, words):
+    with pytest.raises(error, match=words):
+        metrics.direction(**kw)

@@ -79,6 +79,93 @@ def test_training_batches_leave_batching_to_keras_under_tf_distribute():
     assert set(kw) == {"x", "y", "batch_size"} and kw["x"].dtype == np.float32
 
 
+def test_training_batches_keep_several_inputs_and_outputs_of_an_example_together():
+    first, second = np.arange(10.0)[:, None] * np.ones((1, 3)), np.arange(10, dtype="uint8")
+    kw = train.training_batches(
+        [first, second], [np.arange(10), 100 + np.arange(10)], batch_size=4, seed=1
+    )
+    batches = iter(kw["x"])
+    orders = []
+    for _ in range(2):  # two epochs
+        order = []
+        for _ in range(kw["steps_per_epoch"]):
+            (a, b), (label, other) = next(batches)
+            assert a.dtype.name == "float32" and b.dtype.name == "float32"
+            np.testing.assert_array_equal(a.numpy()[:, 0], b.numpy())  # rows stay aligned ...
+            np.testing.assert_array_equal(label.numpy(), b.numpy().astype(int))
+            np.testing.assert_array_equal(other.numpy(), 100 + label.numpy())  # ... labels too
+            order.extend(label.numpy())
+        assert sorted(order) == list(range(10))
+        orders.append(order)
+    assert orders[0] != orders[1]  # a new order every epoch
+
+
+def test_training_batches_refuse_arrays_of_different_lengths():
+    with pytest.raises(ValueError, match="one row per example"):
+        train.training_batches([X[:10], X[:9]], y[:10], batch_size=4)
+    with pytest.raises(ValueError, match="one row per example"):
+        train.training_batches(X[:10], [y[:10], y[:8]], batch_size=4)
+
+
+def test_a_two_input_two_output_model_trains_on_training_batches():
+    import keras
+
+    keras.utils.set_random_seed(0)
+    images, flags = keras.Input((32, 32, 3)), keras.Input((1,))
+    features = keras.layers.Concatenate()([models.tlnet(width=4)(images), flags])
+    model = keras.Model(
+        [images, flags],
+        [keras.layers.Dense(3, activation="softmax")(features), keras.layers.Dense(2)(features)],
+    )
+    model.compile(
+        optimizer=keras.optimizers.Adam(3e-3),
+        loss=["sparse_categorical_crossentropy", "mse"],
+    )
+    inputs = [X, (y == 1).astype("float32")[:, None]]
+    targets = [y, np.stack([y == 1, y == 2], axis=1).astype("float32")]
+    kw = train.training_batches(inputs, targets, batch_size=32, seed=0)
+    history = model.fit(**kw, epochs=5, verbose=0)
+    assert history.history["loss"][-1] < history.history["loss"][0]
+
+
+def test_reset_optimizer_is_a_fresh_compile_without_tracing_again():
+    import keras
+
+    def no_dropout():  # Dropout's generator goes on where it stood: not part of the optimizer
+        return keras.Sequential(
+            [
+                keras.Input(X.shape[1:]),
+                models.tlnet(width=4),
+                keras.layers.Dense(3, activation="softmax"),
+            ]
+        )
+
+    keras.utils.set_random_seed(0)
+    start = no_dropout().get_weights()
+    model = train.compile_model(no_dropout(), lr=1e-3)
+    model.set_weights(start)
+    train.fit(model, X, y, num_epochs=2, seed=0, verbose=0, compile=False)  # moments, steps > 0
+    assert int(model.optimizer.iterations) > 0
+
+    model.set_weights(start)
+    assert train.reset_optimizer(model) is model
+    assert int(model.optimizer.iterations) == 0
+    assert float(model.optimizer.learning_rate) == pytest.approx(1e-3)  # the rate stays
+    train.fit(model, X, y, num_epochs=1, seed=0, verbose=0, compile=False)
+
+    fresh = train.compile_model(no_dropout(), lr=1e-3)
+    fresh.set_weights(start)
+    train.fit(fresh, X, y, num_epochs=1, seed=0, verbose=0, compile=False)
+    assert all(np.isfinite(w).all() for w in model.get_weights())
+    for reset, compiled in zip(model.get_weights(), fresh.get_weights()):
+        np.testing.assert_allclose(reset, compiled, rtol=1e-5, atol=1e-6)
+
+
+def test_reset_optimizer_asks_for_a_compiled_model():
+    with pytest.raises(ValueError, match="compile it first"):
+        train.reset_optimizer(small_model())
+
+
 def test_fit_validation_split_holds_out_the_last_examples_as_keras_does():
     import keras
 

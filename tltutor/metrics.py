@@ -355,6 +355,50 @@ def spread(values, fmt: str = ".3f") -> str:
     return f"{values.mean():{fmt}} ± {values.std():{fmt.lstrip('+')}} (per seed: {each})"
 
 
+def direction(
+    differences,
+    *,
+    margin: float = 0.0,
+    unit: str = "",
+    higher: str = "higher",
+    lower: str = "lower",
+) -> str:
+    """What one difference per seed shows: the same side on every seed, or no clear difference.
+
+    A lesson states a direction only when every seed agrees; a mean alone can hide a sign that
+    changes with the seed. ``margin`` asks for more than a sign (``unit`` names its unit), and
+    ``higher`` / ``lower`` name the two sides, e.g. ``"above scratch"``.
+
+    >>> direction([0.03, 0.05, 0.01])
+    'higher on every seed'
+    >>> direction([-4.0, -2.5, -6.0], margin=2, unit=" points", lower="below scratch")
+    'below scratch by more than 2 points on every seed'
+    >>> direction([0.02, -0.01, 0.04])
+    'no clear difference at this scale (higher on 2 of 3 seeds, lower on 1)'
+    """
+    differences = check_scores(differences, "differences")
+    if not len(differences):
+        raise ValueError(
+            "differences is empty: pass one difference per seed, e.g. [0.03, -0.01, 0.02]"
+        )
+    if (
+        isinstance(margin, bool)
+        or not isinstance(margin, (int, float, np.number))
+        or not margin >= 0
+    ):
+        raise ValueError(f"margin must be a number >= 0; got {margin!r}")
+    by = f" by more than {margin:g}{unit}" if margin else ""
+    if (differences > margin).all():
+        return f"{higher}{by} on every seed"
+    if (differences < -margin).all():
+        return f"{lower}{by} on every seed"
+    above, below = int((differences > 0).sum()), int((differences < 0).sum())
+    return (
+        f"no clear difference at this scale ({higher} on {above} of {len(differences)} seeds, "
+        f"{lower} on {below})"
+    )
+
+
 def score_sources(
     features: dict, y, *, source_probabilities: dict | None = None, k: int = 5
 ) -> dict:

@@ -321,39 +321,95 @@ def fit(
     )
 
 
-def training_batches(X: np.ndarray, y: np.ndarray, *, batch_size: int, seed: int = 0) -> dict:
+def training_batches(X, y, *, batch_size: int, seed: int = 0) -> dict:
     """``model.fit`` keywords for shuffled training batches that make one data iterator in all.
 
     ``model.fit`` on arrays builds a new data iterator every epoch; for the course's small training
     sets that is a good part of the time (40 epochs on 100 images: 1.2x faster without it, on 2 CPU
-    cores; section ``fit`` of ``bench/bench.py``). Instead this returns an endless ``tf.data``
+    cores; section ``fit`` of ``bench/bench.py``), and on TensorFlow it replays the same batch order
+    in every epoch after ``keras.utils.set_random_seed``. Instead this returns an endless ``tf.data``
     pipeline, reshuffled from ``seed`` each epoch (the last batch of an epoch may be smaller, as in
     ``model.fit``), with ``steps_per_epoch``: Keras then keeps one iterator for every epoch
     (``shuffle=False``: the pipeline shuffles itself). Images travel as they are (uint8) and become
-    float32 per batch. Without TensorFlow (Keras on PyTorch alone), and inside a
-    ``tf.distribute`` strategy (``gpu.data_parallel()``, where this pipeline gave one of two losses
-    from run to run on 2 CPU devices, 1 run in 6), it returns the arrays for ``model.fit`` to batch
-    and shuffle.
+    float32 per batch. ``X`` may be a list of arrays (a model with several inputs) and ``y`` a list
+    of label arrays (several outputs), all with one row per example. Without TensorFlow (Keras on
+    PyTorch alone), and inside a ``tf.distribute`` strategy (``gpu.data_parallel()``, where this
+    pipeline gave one of two losses from run to run on 2 CPU devices, 1 run in 6), it returns the
+    arrays for ``model.fit`` to batch and shuffle.
 
     >>> kw = training_batches(np.zeros((10, 4), "float32"), np.arange(10) % 2, batch_size=4)
     >>> kw["steps_per_epoch"], [tuple(x.shape) for x, _ in kw["x"].take(4)]
     (3, [(4, 4), (4, 4), (2, 4), (4, 4)])
+    >>> kw = training_batches([np.zeros((10, 4)), np.ones((10, 2))], [np.arange(10), -np.arange(10)], batch_size=4)
+    >>> [[tuple(part.shape) for part in batch] for batch in next(iter(kw["x"]))]
+    [[(4, 4), (4, 2)], [(4,), (4,)]]
     """
+    inputs = [np.asarray(part) for part in X] if isinstance(X, (list, tuple)) else [np.asarray(X)]
+    labels = [np.asarray(part) for part in y] if isinstance(y, (list, tuple)) else [np.asarray(y)]
+    rows = {len(part) for part in inputs + labels}
+    if len(rows) != 1:
+        raise ValueError(
+            f"every input and label array needs one row per example; got {sorted(rows)} rows: "
+            "pass arrays of the same length"
+        )
+    several_inputs, several_outputs = isinstance(X, (list, tuple)), isinstance(y, (list, tuple))
     try:
         import tensorflow as tf
     except ImportError:
         tf = None
     if tf is None or tf.distribute.has_strategy():  # Keras batches (see above)
-        return {"x": X.astype("float32"), "y": y, "batch_size": batch_size}
+        x = [part.astype("float32") for part in inputs]
+        return {
+            "x": x if several_inputs else x[0],
+            "y": labels if several_outputs else labels[0],
+            "batch_size": batch_size,
+        }
     batches = (
-        tf.data.Dataset.from_tensor_slices((X, y))
-        .shuffle(len(X), seed=seed, reshuffle_each_iteration=True)
+        tf.data.Dataset.from_tensor_slices(
+            (
+                tuple(inputs) if several_inputs else inputs[0],
+                tuple(labels) if several_outputs else labels[0],
+            )
+        )
+        .shuffle(rows.pop(), seed=seed, reshuffle_each_iteration=True)
         .batch(batch_size)
-        .map(lambda images, labels: (tf.cast(images, "float32"), labels))
+        .map(
+            lambda x, targets: (
+                tf.nest.map_structure(lambda part: tf.cast(part, "float32"), x),
+                targets,
+            )
+        )
         .repeat()
         .prefetch(tf.data.AUTOTUNE)
     )
-    return {"x": batches, "steps_per_epoch": math.ceil(len(X) / batch_size), "shuffle": False}
+    return {
+        "x": batches,
+        "steps_per_epoch": math.ceil(len(inputs[0]) / batch_size),
+        "shuffle": False,
+    }
+
+
+def reset_optimizer(model: keras.Model) -> keras.Model:
+    """Zero ``model``'s optimizer state (step count and moments; the learning rate stays); returns ``model``.
+
+    Like compiling the model again, without tracing its training step again: reuse one compiled
+    model for many short runs by loading each run's starting weights and resetting the optimizer.
+    Layers that draw random numbers (Dropout) go on from where their generator stood, so such a
+    run repeats exactly when the same runs come before it.
+
+    >>> from tltutor.models import build_model, get_base
+    >>> model = compile_model(build_model(get_base("TLNet", weights=None), num_classes=2))
+    >>> X = np.zeros((8, 32, 32, 3), "uint8")
+    >>> _ = fit(model, X, np.arange(8) % 2, num_epochs=1, verbose=0, compile=False)
+    >>> int(model.optimizer.iterations), int(reset_optimizer(model).optimizer.iterations)
+    (1, 0)
+    """
+    if getattr(model, "optimizer", None) is None:
+        raise ValueError(f"{model.name} has no optimizer: compile it first (train.compile_model)")
+    for variable in model.optimizer.variables:
+        if not variable.path.endswith("learning_rate"):
+            variable.assign(np.zeros(variable.shape, variable.dtype))
+    return model
 
 
 def evaluate(model: keras.Model, X, y, *, batch_size: int = 256) -> float:
