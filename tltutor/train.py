@@ -344,15 +344,16 @@ def training_batches(X, y, *, batch_size: int, seed: int = 0) -> dict:
     >>> [[tuple(part.shape) for part in batch] for batch in next(iter(kw["x"]))]
     [[(4, 4), (4, 2)], [(4,), (4,)]]
     """
-    inputs = [np.asarray(part) for part in X] if isinstance(X, (list, tuple)) else [np.asarray(X)]
-    labels = [np.asarray(part) for part in y] if isinstance(y, (list, tuple)) else [np.asarray(y)]
+    several_inputs, several_outputs = isinstance(X, (list, tuple)), isinstance(y, (list, tuple))
+    inputs = [np.asarray(part) for part in X] if several_inputs else [np.asarray(X)]
+    labels = [np.asarray(part) for part in y] if several_outputs else [np.asarray(y)]
     rows = {len(part) for part in inputs + labels}
     if len(rows) != 1:
         raise ValueError(
             f"every input and label array needs one row per example; got {sorted(rows)} rows: "
             "pass arrays of the same length"
         )
-    several_inputs, several_outputs = isinstance(X, (list, tuple)), isinstance(y, (list, tuple))
+    (num_examples,) = rows
     try:
         import tensorflow as tf
     except ImportError:
@@ -371,7 +372,7 @@ def training_batches(X, y, *, batch_size: int, seed: int = 0) -> dict:
                 tuple(labels) if several_outputs else labels[0],
             )
         )
-        .shuffle(rows.pop(), seed=seed, reshuffle_each_iteration=True)
+        .shuffle(num_examples, seed=seed, reshuffle_each_iteration=True)
         .batch(batch_size)
         .map(
             lambda x, targets: (
@@ -384,7 +385,7 @@ def training_batches(X, y, *, batch_size: int, seed: int = 0) -> dict:
     )
     return {
         "x": batches,
-        "steps_per_epoch": math.ceil(len(inputs[0]) / batch_size),
+        "steps_per_epoch": math.ceil(num_examples / batch_size),
         "shuffle": False,
     }
 
