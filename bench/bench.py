@@ -21,11 +21,14 @@ Sections (each prints one line with its ratio and goal):
    ``train.fit`` (one ``tf.data`` iterator for every epoch, ``train.training_batches``) vs
    ``model.fit`` on arrays (a new iterator per epoch), with both models' test accuracy on one seed
    (goal >= 1.2x on the small set).
-7. ``notebooks``: each notebook's wall and kernel CPU time against its budget (``budget_s`` in its metadata,
+7. ``seeds``: three seeds of a short TLNet run from scratch, ``train.map_seeds`` (a worker process
+   per seed, one thread each) vs one after the other in this process, for two network sizes, with
+   and without the workers' start, and each run's test accuracy (goal >= 1.3x, on two cores).
+8. ``notebooks``: each notebook's wall and kernel CPU time against its budget (``budget_s`` in its metadata,
    <= 60 s) and the course total (goal <= 6 min).
-8. ``mixed``: on a GPU, training a real-scale backbone (MobileNetV2 at 224x224, all layers) under
+9. ``mixed``: on a GPU, training a real-scale backbone (MobileNetV2 at 224x224, all layers) under
    ``mixed_float16`` vs ``float32`` (goal >= 1.5x faster at the same accuracy).
-9. ``jit``: on a GPU, the same training step with XLA/jit compilation on vs off.
+10. ``jit``: on a GPU, the same training step with XLA/jit compilation on vs off.
 """
 
 from __future__ import annotations
@@ -224,6 +227,34 @@ def fit_one_iterator_vs_per_epoch(runs=((100, 40), (2000, 3)), *, repeats: int) 
             "test_accuracy": {"one_iterator": accuracy_one, "per_epoch": accuracy()},
         }
     return {"runs": results, "goal": ">= 1.2 on the small set"}
+
+
+def seeds_side_by_side(X, y, seeds=(0, 1, 2), *, num_epochs: int) -> dict:
+    """Three seeds of a short TLNet run from scratch: one after the other in this process vs
+    ``train.map_seeds`` (a worker process per seed, one thread each), for notebook 04's network
+    (width 8, batches of 16) and the default one (width 16, batches of 32). The first call starts
+    the workers (cold), the second finds them running (warm); each run's test accuracy."""
+    _, _, X_test, y_test = data.lab_target()
+    results = {}
+    for width, batch_size in [(8, 16), (16, 32)]:
+
+        def run(seed):
+            keras.utils.set_random_seed(seed)
+            model = train.scratch_model(models.tlnet(width=width), 5)
+            train.fit(
+                model, X, y, num_epochs=num_epochs, lr=2e-3, batch_size=batch_size, seed=seed,
+                verbose=0,
+            )  # fmt: skip
+            models.recalibrate_bn(model, X)
+            return train.evaluate(model, X_test[:1000], y_test[:1000])
+
+        runs = {}
+        for name, processes in [("here", 1), ("workers", None), ("workers_again", None)]:
+            start = time.perf_counter()
+            accuracy = train.map_seeds(run, seeds, processes=processes)
+            runs[name] = {"s": time.perf_counter() - start, "test_accuracy": accuracy}
+        results[f"width {width}, batches of {batch_size}"] = runs
+    return {"networks": results, "goal": ">= 1.3x warm on two cores"}
 
 
 def notebook_times(paths) -> dict:
@@ -486,6 +517,18 @@ def main(argv=None) -> int:
             f"recalibrate: recalibrate_bn on {n} images, one pass vs one pass per BatchNorm layer: "
             f"{r['ratio']:.1f}x faster ({r['one_pass_s']:.2f} s vs {r['per_layer_s']:.2f} s); "
             f"identical statistics: {r['identical']} (goal >= 2x, identical)",
+            flush=True,
+        )
+    sd = results["seeds"] = seeds_side_by_side(X, y, num_epochs=epochs)
+    for i, (network, r) in enumerate(sd["networks"].items()):
+        here, first, again = (r[k]["s"] for k in ("here", "workers", "workers_again"))
+        print(
+            f"seeds: 3 seeds of a TLNet ({network}) from scratch on {n} images x {epochs} epochs, "
+            f"train.map_seeds in worker processes vs one after the other here: "
+            f"{here / again:.2f}x faster ({again:.1f} s vs {here:.1f} s), "
+            f"{here / first:.2f}x {'counting the workers start' if i == 0 else 'on the first call'} "
+            f"({first:.1f} s); test accuracy per seed {[round(a, 3) for a in r['workers']['test_accuracy']]} "
+            f"in workers, {[round(a, 3) for a in r['here']['test_accuracy']]} here (goal >= 1.3x)",
             flush=True,
         )
     if args.notebooks:

@@ -619,3 +619,75 @@ def test_progress_line_in_a_jupyter_kernel_is_emptied_at_the_end(monkeypatch):
     printed = "".join(o.get("text", "") for o in outputs if o.output_type == "stream")
     shown = [o.data.get("text/plain") for o in outputs if o.output_type == "display_data"]
     assert printed == "0\n1\n" and shown == [""], outputs
+
+
+# --------------------------------------------------------------------------- map_seeds
+
+
+def test_map_seeds_runs_a_notebook_style_closure_in_workers_in_seed_order():
+    table = np.arange(10.0)  # a variable of the caller: it travels with the function
+
+    def run(seed):
+        return seed, float(table[seed] ** 2), os.getpid(), os.environ["TF_NUM_INTRAOP_THREADS"]
+
+    results = train.map_seeds(run, [3, 1, 4], processes=2)
+    assert [r[:2] for r in results] == [(3, 9.0), (1, 1.0), (4, 16.0)]
+    assert all(pid != os.getpid() and threads == "1" for _, _, pid, threads in results)
+
+
+def test_map_seeds_gives_the_same_training_result_for_the_same_seed():
+    import keras
+
+    def run(seed):
+        keras.utils.set_random_seed(seed)
+        model = models.freeze(small_model(), unfreeze="all")  # built inside run
+        train.fit(model, X, y, num_epochs=2, lr=3e-3, batch_size=32, seed=seed, verbose=0)
+        return np.concatenate([w.ravel() for w in model.get_weights()])
+
+    first = train.map_seeds(run, [0, 1], processes=2)
+    again = train.map_seeds(run, [1, 0], processes=2)  # other order, reused workers
+    np.testing.assert_array_equal(first[0], again[1])
+    np.testing.assert_array_equal(first[1], again[0])
+    assert not np.array_equal(first[0], first[1])
+
+
+def test_map_seeds_raises_a_seeds_error_and_works_again_after_it():
+    def run(seed):
+        if seed == 1:
+            raise ValueError("seed 1 is broken")
+        return seed
+
+    with pytest.raises(ValueError, match="seed 1 is broken"):
+        train.map_seeds(run, [0, 1, 2], processes=2)
+    assert train.map_seeds(abs, [-2, 5], processes=2) == [2, 5]
+
+
+def test_map_seeds_says_what_to_do_with_a_value_that_cannot_travel():
+    import threading
+
+    lock = threading.Lock()
+
+    def run(seed):
+        with lock:
+            return seed
+
+    with pytest.raises(TypeError, match="cannot pickle '_thread.lock'.*processes=1"):
+        train.map_seeds(run, [0, 1], processes=2)
+    assert train.map_seeds(run, [0, 1], processes=1) == [0, 1]  # here, it is fine
+
+
+def test_map_seeds_checks_processes_and_runs_here_with_one(monkeypatch):
+    with pytest.raises(ValueError, match="processes must be an integer >= 1"):
+        train.map_seeds(abs, [1], processes=0)
+    with pytest.raises(TypeError, match="processes must be an integer"):
+        train.map_seeds(abs, [1], processes="2")
+    monkeypatch.setenv("TLTUTOR_PROCESSES", "two")
+    with pytest.raises(ValueError, match="TLTUTOR_PROCESSES must be a whole number"):
+        train.map_seeds(abs, [1])
+    monkeypatch.setenv("TLTUTOR_PROCESSES", "1")
+    assert train.map_seeds(lambda seed: (seed, os.getpid()), [0, 1]) == [
+        (0, os.getpid()),
+        (1, os.getpid()),
+    ]
+    monkeypatch.delenv("TLTUTOR_PROCESSES")
+    assert train.map_seeds(abs, []) == []

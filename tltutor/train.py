@@ -13,9 +13,11 @@
 from __future__ import annotations
 
 import hashlib
+import logging
 import math
 import os
 import pathlib
+import pickle
 import sys
 import tempfile
 import time
@@ -952,6 +954,128 @@ def _status_line():
         sys.stderr.flush()
 
     return write, lambda: write("") or sys.stderr.write("\r")
+
+
+def map_seeds(
+    run, seeds: Iterable[int], label: str = "seeds", *, processes: int | None = None
+) -> list:
+    """``[run(seed) for seed in seeds]``, with the seeds side by side in worker processes.
+
+    On a CPU, Keras spreads the steps of one small network over the cores poorly (TLNet trains
+    at about 800 images/s with two threads and 790 with one, on two cores), but separate
+    processes, one thread each, keep every core busy (``bench/bench.py``, section ``seeds``,
+    prints the ratio). Each worker is a fresh Python that receives ``run`` with the variables it
+    uses (pickled with cloudpickle, so a function defined in a notebook works), hence:
+
+    - ``run(seed)`` must depend only on ``seed`` and those variables, **build its models
+      itself** (a model made outside reaches each worker as a separate copy, cut off from any
+      other variable that holds its layers) and return plain values: numbers, arrays, dicts;
+    - what ``run`` prints comes from the workers, interleaved (return results instead); their
+      TensorFlow log level is the caller's, so a notebook that silenced retracing warnings
+      keeps them silent;
+    - a worker computes with one thread, so its numbers can differ from an in-process run in
+      the last digits, as they do between two CPUs; the same seed gives the same result again.
+
+    ``processes`` defaults to one per seed (at most two per core), and to 1 on a single core,
+    with a GPU, or when ``TLTUTOR_PROCESSES=1``; ``processes=1`` runs the seeds here, one after
+    the other, like the list comprehension. The workers stay for the next call (5 idle minutes).
+
+    >>> map_seeds(abs, [-1, 2, -3], processes=1)
+    [1, 2, 3]
+    """
+    seeds = list(seeds)
+    processes = _seed_processes(len(seeds), processes)
+    if processes == 1:
+        return [run(seed) for seed in progress(seeds, label)]
+    from concurrent.futures import FIRST_EXCEPTION, wait
+
+    from joblib.externals.loky import get_reusable_executor
+
+    executor = get_reusable_executor(max_workers=processes, timeout=300, env=_worker_env())
+    state = keras.mixed_precision.dtype_policy().name, logging.getLogger("tensorflow").level
+    futures = [executor.submit(_run_seed, run, seed, *state) for seed in seeds]
+    show, clear = (lambda line: None, lambda: None) if _quiet() else _status_line()
+    start = time.perf_counter()
+    try:
+        pending = futures
+        while pending and not any(f.done() and f.exception() for f in futures):
+            done = len(futures) - len(pending)
+            seconds = time.perf_counter() - start
+            show(f"{label}: {done}/{len(futures)} done, {processes} processes, {seconds:.0f} s")
+            pending = wait(pending, timeout=1, return_when=FIRST_EXCEPTION).not_done
+        return [future.result() for future in futures]
+    except pickle.PicklingError as error:
+        lines = [line for line in str(error.__cause__ or error).splitlines() if line.strip('" ')]
+        cause = lines[-1].strip() if lines else "unknown"
+        raise TypeError(
+            f"map_seeds could not send run to a worker process: it uses a value that cannot be "
+            f"copied ({cause}). Create that value inside run, or pass processes=1 to run the "
+            "seeds here, one after the other."
+        ) from None
+    finally:
+        clear()
+        if any(not f.done() or f.exception() for f in futures):  # a failed seed, or Stop
+            for future in futures:
+                future.cancel()
+            executor.shutdown(wait=False, kill_workers=True)
+
+
+def _seed_processes(num_seeds: int, processes) -> int:
+    """How many worker processes :func:`map_seeds` starts (1: none, run here)."""
+    if processes is None and os.environ.get("TLTUTOR_PROCESSES"):
+        processes = os.environ["TLTUTOR_PROCESSES"]
+        if not processes.isdigit() or int(processes) < 1:
+            raise ValueError(
+                f"TLTUTOR_PROCESSES must be a whole number >= 1, e.g. 1; got {processes!r}"
+            )
+        processes = int(processes)
+    if processes is not None:
+        check_int(processes, "processes", minimum=1)
+        return min(processes, max(num_seeds, 1))
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    if (cores or 1) < 2 or _on_accelerator():
+        return 1  # one GPU is shared badly by several processes; one core gains nothing
+    return max(1, min(num_seeds, 2 * cores))
+
+
+def _on_accelerator() -> bool:
+    """Whether Keras computes on a GPU or TPU here (several processes would share it badly)."""
+    backend = keras.backend.backend()
+    if backend == "tensorflow":
+        import tensorflow as tf
+
+        return bool(
+            tf.config.list_physical_devices("GPU") or tf.config.list_physical_devices("TPU")
+        )
+    if backend == "jax":
+        import jax
+
+        return jax.default_backend() != "cpu"
+    if backend == "torch":
+        import torch
+
+        return torch.cuda.is_available()
+    return False
+
+
+def _worker_env() -> dict:
+    """One thread per worker on every backend, the parent's backend, no progress lines."""
+    xla = os.environ.get("XLA_FLAGS", "")
+    return {
+        "TF_NUM_INTRAOP_THREADS": "1",
+        "TF_NUM_INTEROP_THREADS": "1",
+        "OMP_NUM_THREADS": "1",
+        "XLA_FLAGS": f"{xla} --xla_cpu_multi_thread_eigen=false intra_op_parallelism_threads=1".strip(),
+        "KERAS_BACKEND": keras.backend.backend(),
+        "TLTUTOR_QUIET": "1",
+    }
+
+
+def _run_seed(run, seed, policy: str, tensorflow_log_level: int):
+    """In a worker: the parent's dtype policy and TensorFlow log level, then ``run(seed)``."""
+    keras.mixed_precision.set_global_policy(policy)
+    logging.getLogger("tensorflow").setLevel(tensorflow_log_level)
+    return run(seed)
 
 
 # --------------------------------------------------------------------------
