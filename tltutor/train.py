@@ -998,7 +998,7 @@ def map_seeds(
     start = time.perf_counter()
     try:
         pending = futures
-        while pending and not any(f.done() and f.exception() for f in futures):
+        while pending and not any(map(_failed, futures)):
             done = len(futures) - len(pending)
             seconds = time.perf_counter() - start
             show(f"{label}: {done}/{len(futures)} done, {processes} processes, {seconds:.0f} s")
@@ -1014,10 +1014,15 @@ def map_seeds(
         ) from None
     finally:
         clear()
-        if any(not f.done() or f.exception() for f in futures):  # a failed seed, or Stop
+        if any(not f.done() or _failed(f) for f in futures):  # a failed seed, or Stop
             for future in futures:
                 future.cancel()
             executor.shutdown(wait=False, kill_workers=True)
+
+
+def _failed(future) -> bool:
+    """A finished future that raised or was cancelled (``exception()`` raises for the latter)."""
+    return future.done() and (future.cancelled() or future.exception() is not None)
 
 
 def _seed_processes(num_seeds: int, processes) -> int:
