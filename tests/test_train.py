@@ -3,6 +3,8 @@
 import multiprocessing
 import os
 import stat
+import time
+from concurrent.futures import Future
 
 import numpy as np
 import pytest
@@ -674,6 +676,53 @@ def test_map_seeds_says_what_to_do_with_a_value_that_cannot_travel():
     with pytest.raises(TypeError, match="cannot pickle '_thread.lock'.*processes=1"):
         train.map_seeds(run, [0, 1], processes=2)
     assert train.map_seeds(run, [0, 1], processes=1) == [0, 1]  # here, it is fine
+
+
+def test_map_seeds_without_waiting_returns_a_future_while_the_seeds_run(tmp_path):
+    go = tmp_path / "go"  # the workers wait for this file: the call must return before it exists
+
+    def run(seed):
+        while not go.exists():
+            time.sleep(0.05)
+        return seed * 10
+
+    background = train.map_seeds(run, [1, 2, 3], processes=2, wait=False)
+    assert isinstance(background, Future) and not background.done()
+    go.touch()
+    assert background.result(timeout=120) == [10, 20, 30]
+
+
+def test_map_seeds_without_waiting_raises_a_seeds_error_from_result():
+    def run(seed):
+        if seed == 1:
+            raise ValueError("seed 1 is broken")
+        return seed
+
+    with pytest.raises(ValueError, match="seed 1 is broken"):
+        train.map_seeds(run, [0, 1, 2], processes=2, wait=False).result(timeout=120)
+    import threading
+
+    lock = threading.Lock()
+
+    def locked(seed):
+        with lock:
+            return seed
+
+    with pytest.raises(TypeError, match="cannot pickle '_thread.lock'.*processes=1"):
+        train.map_seeds(locked, [0, 1], processes=2, wait=False).result(timeout=120)
+    assert train.map_seeds(abs, [-2, 5], processes=2, wait=False).result(timeout=120) == [2, 5]
+
+
+def test_map_seeds_without_waiting_on_one_process_runs_before_it_returns():
+    def run(seed):
+        if seed < 0:
+            raise ValueError("negative seed")
+        return seed, os.getpid()
+
+    done = train.map_seeds(run, [0, 1], processes=1, wait=False)
+    assert done.done() and done.result() == [(0, os.getpid()), (1, os.getpid())]
+    failed = train.map_seeds(run, [-1], processes=1, wait=False)
+    assert failed.done() and isinstance(failed.exception(), ValueError)
 
 
 def test_map_seeds_checks_processes_and_runs_here_with_one(monkeypatch):

@@ -956,8 +956,13 @@ def _status_line():
 
 
 def map_seeds(
-    run, seeds: Iterable[int], label: str = "seeds", *, processes: int | None = None
-) -> list:
+    run,
+    seeds: Iterable[int],
+    label: str = "seeds",
+    *,
+    processes: int | None = None,
+    wait: bool = True,
+):
     """``[run(seed) for seed in seeds]``, with the seeds side by side in worker processes.
 
     On a CPU, Keras spreads the steps of one small network over the cores poorly (TLNet trains
@@ -979,20 +984,32 @@ def map_seeds(
     with a GPU, or when ``TLTUTOR_PROCESSES=1``; ``processes=1`` runs the seeds here, one after
     the other, like the list comprehension. The workers stay for the next call (5 idle minutes).
 
+    ``wait=False`` returns at once a ``concurrent.futures.Future`` of that list: the seeds train
+    in the workers while the notebook goes on (a cell's own training then shares the cores with
+    them), and ``.result()`` waits for them and raises what a seed raised. With one process there
+    is nowhere else to run, so the seeds run before the call returns.
+
     >>> map_seeds(abs, [-1, 2, -3], processes=1)
     [1, 2, 3]
+    >>> map_seeds(abs, [-1, 2], processes=1, wait=False).result()
+    [1, 2]
     """
     seeds = list(seeds)
     processes = _seed_processes(len(seeds), processes)
     if processes == 1:
-        return [run(seed) for seed in progress(seeds, label)]
-    from concurrent.futures import FIRST_EXCEPTION, wait
+        if wait:
+            return [run(seed) for seed in progress(seeds, label)]
+        return _run_now(lambda: [run(seed) for seed in progress(seeds, label)])
+    from concurrent.futures import FIRST_EXCEPTION
+    from concurrent.futures import wait as wait_for
 
     from joblib.externals.loky import get_reusable_executor
 
     executor = get_reusable_executor(max_workers=processes, timeout=300, env=_worker_env())
     state = keras.mixed_precision.dtype_policy().name, logging.getLogger("tensorflow").level
     futures = [executor.submit(_run_seed, run, seed, *state) for seed in seeds]
+    if not wait:
+        return _gathered(futures)
     show, clear = (lambda line: None, lambda: None) if _quiet() else _status_line()
     start = time.perf_counter()
     try:
@@ -1001,24 +1018,70 @@ def map_seeds(
             done = len(futures) - len(pending)
             seconds = time.perf_counter() - start
             show(f"{label}: {done}/{len(futures)} done, {processes} processes, {seconds:.0f} s")
-            pending = wait(pending, timeout=1, return_when=FIRST_EXCEPTION).not_done
+            pending = wait_for(pending, timeout=1, return_when=FIRST_EXCEPTION).not_done
         return [future.result() for future in futures]
     except Exception as error:
         if not _is_pickling_error(error):
             raise
-        lines = [line for line in str(error.__cause__ or error).splitlines() if line.strip('" ')]
-        cause = lines[-1].strip() if lines else "unknown"
-        raise TypeError(
-            f"map_seeds could not send run to a worker process: it uses a value that cannot be "
-            f"copied ({cause}). Create that value inside run, or pass processes=1 to run the "
-            "seeds here, one after the other."
-        ) from None
+        raise _cannot_travel(error) from None
     finally:
         clear()
         if any(not f.done() or _failed(f) for f in futures):  # a failed seed, or Stop
             for future in futures:
                 future.cancel()
             executor.shutdown(wait=False, kill_workers=True)
+
+
+def _run_now(compute):
+    """A finished ``Future`` holding ``compute()``, or what it raised."""
+    from concurrent.futures import Future
+
+    future = Future()
+    try:
+        future.set_result(compute())
+    except Exception as error:
+        future.set_exception(error)
+    return future
+
+
+def _gathered(futures: list):
+    """One ``Future`` of the list of the ``futures``' results; the first failure cancels the rest."""
+    import threading
+    from concurrent.futures import Future
+
+    gathered, lock = Future(), threading.RLock()  # cancel() below calls settle again
+
+    def settle(_):
+        with lock:
+            failed = next((f for f in futures if _failed(f)), None)
+            if gathered.done() or (failed is None and not all(f.done() for f in futures)):
+                return
+            if failed is None:
+                gathered.set_result([future.result() for future in futures])
+                return
+            if failed.cancelled():
+                error = RuntimeError("a seed was cancelled before it ran; call map_seeds again")
+            else:
+                error = failed.exception()
+                error = _cannot_travel(error) if _is_pickling_error(error) else error
+            gathered.set_exception(error)
+            for future in futures:
+                future.cancel()
+
+    for future in futures:
+        future.add_done_callback(settle)
+    return gathered
+
+
+def _cannot_travel(error: BaseException) -> TypeError:
+    """The error for a ``run`` that cannot be sent to a worker, saying what to do."""
+    lines = [line for line in str(error.__cause__ or error).splitlines() if line.strip('" ')]
+    cause = lines[-1].strip() if lines else "unknown"
+    return TypeError(
+        f"map_seeds could not send run to a worker process: it uses a value that cannot be "
+        f"copied ({cause}). Create that value inside run, or pass processes=1 to run the "
+        "seeds here, one after the other."
+    )
 
 
 def _is_pickling_error(error: BaseException) -> bool:
