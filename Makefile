@@ -27,7 +27,7 @@ doctor: $(STAMP)
 lab: $(STAMP)                 ## start the course in JupyterLab
 	$(VENV)/bin/jupyter lab notebooks/
 
-book: $(STAMP)                ## the Jupyter Book site in book/_build/html (executes every notebook, two at a time)
+book: $(STAMP)                ## the Jupyter Book site in book/_build/html (executes every notebook, two at a time; those with worker processes one at a time)
 	$(PY) scripts/build_book.py
 
 student-copy: $(STAMP)        ## notebooks without solutions, in student/

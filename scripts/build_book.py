@@ -17,7 +17,8 @@ Steps:
    emptied when anything else that shapes the outputs changed: the tltutor package, Python or a
    key library version, the Keras backend, or a companion file of the notebooks.
 6. With ``--jobs N`` (N > 1), the notebooks the cache lacks are executed N at a time, the
-   longest first, exactly as step 7 would execute them, and cached (:func:`execute_in_parallel`).
+   longest first, exactly as step 7 would execute them, and cached (:func:`execute_in_parallel`);
+   those that start worker processes of their own (``train.map_seeds``) one at a time.
 7. ``jupyter-book build book -W -n --keep-going --all``: every notebook is executed (or taken
    from the fresh cache); any warning, broken reference, unknown citation or glossary term, or
    a failing cell fails the build.
@@ -27,6 +28,7 @@ from __future__ import annotations
 
 import argparse
 import concurrent.futures
+import contextlib
 import copy
 import hashlib
 import importlib.metadata
@@ -265,7 +267,9 @@ def execute_in_parallel(
     book/_config.yml per cell, errors not allowed) and is cached under the key myst-nb looks up,
     so the build then takes it from the cache. A notebook's lab-scale training leaves part of a
     second core idle (single-threaded Python between small batches): two at a time finish the
-    set sooner on 2 cores, while each one's own time grows. Notebooks that fail are not cached;
+    set sooner on 2 cores, while each one's own time grows. A notebook that starts worker
+    processes (:func:`uses_workers`) keeps the cores busy by itself, so those run one at a time,
+    in a lane of their own beside the ``jobs - 1`` lanes of the others. Notebooks that fail are not cached;
     the others are, and ``RuntimeError`` then names the failures with their tracebacks.
     ``timeout`` (seconds per cell) defaults to book/_config.yml's. Returns the executed notebooks.
     """
@@ -284,13 +288,24 @@ def execute_in_parallel(
         return []  # nothing to overlap: jupyter-book executes it
     if timeout is None:
         timeout = yaml.safe_load((BOOK / "_config.yml").read_text())["execute"]["timeout"]
-    print(f"build_book: executing {len(pending)} notebooks, {jobs} at a time")
     failures, executed = [], []
     context = multiprocessing.get_context("spawn")  # a clean process per worker, on every OS
-    with concurrent.futures.ProcessPoolExecutor(jobs, mp_context=context) as pool:
+    lanes = _lanes(pending, jobs)
+    print(
+        f"build_book: executing {len(pending)} notebooks: "
+        + "; ".join(
+            f"{', '.join(p.stem[:2] for p in paths)} {size} at a time" for size, paths in lanes
+        )
+    )
+    with contextlib.ExitStack() as stack:
+        pools = [
+            stack.enter_context(concurrent.futures.ProcessPoolExecutor(size, mp_context=context))
+            for size, _ in lanes
+        ]
         running = {
             pool.submit(_execute, str(path), timeout, env): path
-            for _, path in sorted(pending, reverse=True)
+            for pool, (_, paths) in zip(pools, lanes)
+            for path in paths
         }
         try:
             for done in concurrent.futures.as_completed(running):
@@ -305,11 +320,32 @@ def execute_in_parallel(
                 executed.append(path)
                 print(f"build_book: {path.stem} executed in {seconds:.0f} s")
         except KeyboardInterrupt:
-            pool.shutdown(cancel_futures=True)  # the notebooks not started yet never start
+            for pool in pools:
+                pool.shutdown(cancel_futures=True)  # the notebooks not started yet never start
             raise
     if failures:
         raise RuntimeError("a notebook failed while executing:\n" + "\n".join(failures))
     return executed
+
+
+def uses_workers(nb: nbformat.NotebookNode) -> bool:
+    """Whether a notebook's code calls ``train.map_seeds``, which starts worker processes.
+
+    >>> uses_workers(nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("train.map_seeds(run, SEEDS)")]))
+    True
+    """
+    return any(cell.cell_type == "code" and "map_seeds(" in cell.source for cell in nb.cells)
+
+
+def _lanes(pending: list[tuple[float, Path]], jobs: int) -> list[tuple[int, list[Path]]]:
+    """(processes, notebooks longest first) per lane: the notebooks that start workers one at a
+    time, the others ``jobs - 1`` at a time (all ``jobs`` when no notebook starts workers)."""
+    ordered = [path for _, path in sorted(pending, reverse=True)]
+    with_workers = [path for path in ordered if uses_workers(nbformat.read(path, as_version=4))]
+    others = [path for path in ordered if path not in with_workers]
+    if not with_workers or not others:
+        return [(jobs if others else 1, ordered)]
+    return [(1, with_workers), (max(jobs - 1, 1), others)]
 
 
 def _execute(path: str, timeout: int, env: dict[str, str]) -> tuple[dict, float, str | None]:

@@ -69,6 +69,24 @@ def test_notebooks_run_two_at_a_time_into_the_cache_and_failures_are_named(tmp_p
     )
 
 
+def test_notebooks_that_start_workers_run_one_at_a_time_beside_the_others(tmp_path):
+    seeds = "train.map_seeds(run, SEEDS)"
+    heavy = [
+        write_notebook(tmp_path / f"0{i}_heavy.ipynb", seeds, budget_s=b)
+        for i, b in [(4, 90), (5, 150)]
+    ]
+    light = [
+        write_notebook(tmp_path / f"0{i}_light.ipynb", "x = 1", budget_s=b)
+        for i, b in [(1, 20), (3, 99)]
+    ]
+    pending = [(90, heavy[0]), (150, heavy[1]), (20, light[0]), (99, light[1])]
+    assert build_book._lanes(pending, 2) == [(1, heavy[::-1]), (1, light[::-1])]  # longest first
+    assert build_book._lanes(pending, 4) == [(1, heavy[::-1]), (3, light[::-1])]
+    assert build_book._lanes(pending[2:], 2) == [(2, light[::-1])]  # no workers: jobs at a time
+    assert build_book._lanes(pending[:2], 3) == [(1, heavy[::-1])]
+    assert not build_book.uses_workers(nbformat.read(light[0], as_version=4))
+
+
 def test_jobs_must_be_a_positive_number(capsys):
     with pytest.raises(SystemExit):
         build_book.main(["--jobs", "0"])
