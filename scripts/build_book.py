@@ -283,7 +283,8 @@ def execute_in_parallel(
         try:
             cache.match_cache_notebook(nb)
         except KeyError:
-            pending.append((float(nb.metadata.get("tltutor", {}).get("budget_s", 60)), path))
+            budget = float(nb.metadata.get("tltutor", {}).get("budget_s", 60))
+            pending.append((budget, path, uses_workers(nb)))
     if len(pending) < 2:
         return []  # nothing to overlap: jupyter-book executes it
     if timeout is None:
@@ -337,14 +338,15 @@ def uses_workers(nb: nbformat.NotebookNode) -> bool:
     return any(cell.cell_type == "code" and "map_seeds(" in cell.source for cell in nb.cells)
 
 
-def _lanes(pending: list[tuple[float, Path]], jobs: int) -> list[tuple[int, list[Path]]]:
-    """(processes, notebooks longest first) per lane: the notebooks that start workers one at a
-    time, the others ``jobs - 1`` at a time (all ``jobs`` when no notebook starts workers)."""
-    ordered = [path for _, path in sorted(pending, reverse=True)]
-    with_workers = [path for path in ordered if uses_workers(nbformat.read(path, as_version=4))]
-    others = [path for path in ordered if path not in with_workers]
+def _lanes(pending: list[tuple[float, Path, bool]], jobs: int) -> list[tuple[int, list[Path]]]:
+    """(processes, notebooks longest first) per lane, from (budget, path, uses workers) rows: the
+    notebooks that start workers one at a time, the others ``jobs - 1`` at a time (all ``jobs``
+    when no notebook starts workers)."""
+    ordered = sorted(pending, key=lambda row: row[:2], reverse=True)
+    with_workers = [path for _, path, workers in ordered if workers]
+    others = [path for _, path, workers in ordered if not workers]
     if not with_workers or not others:
-        return [(jobs if others else 1, ordered)]
+        return [(jobs if others else 1, [path for _, path, _ in ordered])]
     return [(1, with_workers), (max(jobs - 1, 1), others)]
 
 

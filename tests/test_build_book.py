@@ -79,7 +79,13 @@ def test_notebooks_that_start_workers_run_one_at_a_time_beside_the_others(tmp_pa
         write_notebook(tmp_path / f"0{i}_light.ipynb", "x = 1", budget_s=b)
         for i, b in [(1, 20), (3, 99)]
     ]
-    pending = [(90, heavy[0]), (150, heavy[1]), (20, light[0]), (99, light[1])]
+    assert all(build_book.uses_workers(nbformat.read(p, as_version=4)) for p in heavy)
+    pending = [
+        (90, heavy[0], True),
+        (150, heavy[1], True),
+        (20, light[0], False),
+        (99, light[1], False),
+    ]
     assert build_book._lanes(pending, 2) == [(1, heavy[::-1]), (1, light[::-1])]  # longest first
     assert build_book._lanes(pending, 4) == [(1, heavy[::-1]), (3, light[::-1])]
     assert build_book._lanes(pending[2:], 2) == [(2, light[::-1])]  # no workers: jobs at a time
