@@ -21,14 +21,17 @@ Sections (each prints one line with its ratio and goal):
    ``train.fit`` (one ``tf.data`` iterator for every epoch, ``train.training_batches``) vs
    ``model.fit`` on arrays (a new iterator per epoch), with both models' test accuracy on one seed
    (goal >= 1.2x on the small set).
-7. ``seeds``: three seeds of a short TLNet run from scratch, ``train.map_seeds`` (a worker process
+7. ``trace``: a new TLNet's first ``train.fit`` (64 images, one epoch: mostly tracing), its optimizer
+   and metric variables created before the first step (``train.create_state``) vs created inside
+   it, as Keras does (TensorFlow then traces the step twice); with the number of traces (goal >= 1.3x).
+8. ``seeds``: three seeds of a short TLNet run from scratch, ``train.map_seeds`` (a worker process
    per seed, one thread each) vs one after the other in this process, for two network sizes, with
    and without the workers' start, and each run's test accuracy (goal >= 1.3x, on two cores).
-8. ``notebooks``: each notebook's wall and kernel CPU time against its budget (``budget_s`` in its metadata,
+9. ``notebooks``: each notebook's wall and kernel CPU time against its budget (``budget_s`` in its metadata,
    <= 60 s) and the course total (goal <= 6 min).
-9. ``mixed``: on a GPU, training a real-scale backbone (MobileNetV2 at 224x224, all layers) under
+10. ``mixed``: on a GPU, training a real-scale backbone (MobileNetV2 at 224x224, all layers) under
    ``mixed_float16`` vs ``float32`` (goal >= 1.5x faster at the same accuracy).
-10. ``jit``: on a GPU, the same training step with XLA/jit compilation on vs off.
+11. ``jit``: on a GPU, the same training step with XLA/jit compilation on vs off.
 """
 
 from __future__ import annotations
@@ -227,6 +230,38 @@ def fit_one_iterator_vs_per_epoch(runs=((100, 40), (2000, 3)), *, repeats: int) 
             "test_accuracy": {"one_iterator": accuracy_one, "per_epoch": accuracy()},
         }
     return {"runs": results, "goal": ">= 1.2 on the small set"}
+
+
+def first_fit_state_first_vs_in_step(*, repeats: int) -> dict:
+    """A new model's first ``train.fit``: its training state created first vs inside the traced step."""
+    X, y = data.lab_target()[0][:64], data.lab_target()[1][:64]
+    create_state = train.create_state
+
+    def first_fit(state_first: bool):
+        model = models.build_model(models.get_base("TLNet", weights=None), 5)
+        traces = []
+        step = model.train_step
+        model.train_step = lambda batch: traces.append(1) or step(batch)
+        train.create_state = create_state if state_first else (lambda *args, **kwargs: None)
+        try:
+            start = time.perf_counter()
+            train.fit(model, X, y, num_epochs=1, verbose=0)
+            return time.perf_counter() - start, len(traces)
+        finally:
+            train.create_state = create_state
+
+    first_fit(True)  # warm-up: TensorFlow's own first-use costs
+    runs = {
+        name: [first_fit(state_first) for _ in range(repeats)]
+        for name, state_first in (("state_first", True), ("in_step", False))
+    }
+    seconds = {name: statistics.median(t for t, _ in r) for name, r in runs.items()}
+    return {
+        **{f"{name}_s": s for name, s in seconds.items()},
+        "traces": {name: r[0][1] for name, r in runs.items()},
+        "ratio": seconds["in_step"] / seconds["state_first"],
+        "goal": ">= 1.3",
+    }
 
 
 def seeds_side_by_side(X, y, seeds=(0, 1, 2), *, num_epochs: int) -> dict:
@@ -519,6 +554,13 @@ def main(argv=None) -> int:
             f"identical statistics: {r['identical']} (goal >= 2x, identical)",
             flush=True,
         )
+    tr = results["trace"] = first_fit_state_first_vs_in_step(repeats=repeats)
+    print(
+        f"trace: a new TLNet's first train.fit (64 images, 1 epoch), state created first vs in the step: "
+        f"{tr['ratio']:.2f}x faster ({tr['state_first_s']:.2f} s vs {tr['in_step_s']:.2f} s; "
+        f"{tr['traces']['state_first']} vs {tr['traces']['in_step']} traces of the step; goal >= 1.3x)",
+        flush=True,
+    )
     sd = results["seeds"] = seeds_side_by_side(X, y, num_epochs=epochs)
     for i, (network, r) in enumerate(sd["networks"].items()):
         here, first, again = (r[k]["s"] for k in ("here", "workers", "workers_again"))

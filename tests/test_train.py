@@ -130,6 +130,62 @@ def test_a_two_input_two_output_model_trains_on_training_batches():
     assert history.history["loss"][-1] < history.history["loss"][0]
 
 
+def traced_steps(model):
+    """Count how often ``model``'s training step is traced (Keras calls it only while tracing)."""
+    count = []
+    step = model.train_step
+    model.train_step = lambda data: count.append(1) or step(data)
+    return count
+
+
+@pytest.mark.skipif(
+    __import__("keras").backend.backend() != "tensorflow", reason="tf.function's double trace"
+)
+def test_a_new_model_traces_its_training_step_once():
+    from tltutor import adapt
+
+    model = small_model()
+    count = traced_steps(model)
+    train.fit(model, X, y, num_epochs=2, validation_split=0.25, verbose=0)
+    assert len(count) == 1  # Keras alone: 2 (its optimizer's variables appear in the first trace)
+
+    head = train.train_head(RNG.normal(size=(40, 4)), np.arange(40) % 2, num_epochs=1)
+    assert head.optimizer.built
+
+    base = models.tlnet(width=4)
+    original = adapt.dann_model
+    dann_counts = []
+
+    def counted(*args, **kwargs):
+        built = original(*args, **kwargs)
+        dann_counts.append(traced_steps(built))
+        return built
+
+    adapt.dann_model = counted
+    try:
+        adapt.fit_dann(base, X[:48], y[:48], X[48:], num_epochs=2, batch_size=32)
+    finally:
+        adapt.dann_model = original
+    assert [len(count) for count in dann_counts] == [1]
+
+
+def test_creating_the_training_state_first_changes_no_number(monkeypatch):
+    import keras
+
+    def trained(**kwargs):
+        keras.utils.set_random_seed(1)  # the same weights and Dropout generator in both runs
+        model = small_model()
+        history = train.fit(model, X, y, num_epochs=2, seed=1, verbose=0, **kwargs)
+        return model.get_weights(), history.history["val_loss"]
+
+    ours = trained(validation_split=0.25)
+    monkeypatch.setattr(train, "create_state", lambda *args, **kwargs: None)  # Keras' own way
+    keras_own = trained(validation_split=0.25)
+    for a, b in zip(ours[0], keras_own[0]):
+        np.testing.assert_array_equal(a, b)
+    assert ours[1] == keras_own[1]
+
+
 def test_reset_optimizer_is_a_fresh_compile_without_tracing_again():
     import keras
 
@@ -653,6 +709,29 @@ def test_map_seeds_gives_the_same_training_result_for_the_same_seed():
     assert not np.array_equal(first[0], first[1])
 
 
+def test_map_seeds_starts_every_run_from_its_seeds_random_state():
+    import random
+
+    import keras
+
+    def draw(seed):  # a layer built here takes its seed from Python's generator, as Dropout does
+        layer = keras.layers.Dropout(0.5)
+        state = keras.ops.convert_to_numpy(layer.seed_generator.state).tolist()
+        return random.random(), float(np.random.rand()), state
+
+    workers = train.map_seeds(draw, [3, 4, 3, 3], processes=2)  # a worker's second and third run
+    here = train.map_seeds(draw, [3, 4], processes=1)
+    assert workers[0] == workers[2] == workers[3] == here[0]
+    assert workers[1] == here[1] != here[0]
+
+
+def test_map_seeds_asks_for_valid_seeds():
+    with pytest.raises(ValueError, match="seed must be an integer >= 0"):
+        train.map_seeds(abs, [0, -1], processes=1)
+    with pytest.raises(TypeError, match="seed must be an integer"):
+        train.map_seeds(abs, [0.5])
+
+
 def test_map_seeds_raises_a_seeds_error_and_works_again_after_it():
     def run(seed):
         if seed == 1:
@@ -661,7 +740,7 @@ def test_map_seeds_raises_a_seeds_error_and_works_again_after_it():
 
     with pytest.raises(ValueError, match="seed 1 is broken"):
         train.map_seeds(run, [0, 1, 2], processes=2)
-    assert train.map_seeds(abs, [-2, 5], processes=2) == [2, 5]
+    assert train.map_seeds(abs, [2, 5], processes=2) == [2, 5]
 
 
 def test_map_seeds_says_what_to_do_with_a_value_that_cannot_travel():
@@ -710,18 +789,18 @@ def test_map_seeds_without_waiting_raises_a_seeds_error_from_result():
 
     with pytest.raises(TypeError, match="cannot pickle '_thread.lock'.*processes=1"):
         train.map_seeds(locked, [0, 1], processes=2, wait=False).result(timeout=120)
-    assert train.map_seeds(abs, [-2, 5], processes=2, wait=False).result(timeout=120) == [2, 5]
+    assert train.map_seeds(abs, [2, 5], processes=2, wait=False).result(timeout=120) == [2, 5]
 
 
 def test_map_seeds_without_waiting_on_one_process_runs_before_it_returns():
     def run(seed):
-        if seed < 0:
-            raise ValueError("negative seed")
+        if seed == 2:
+            raise ValueError("seed 2 is broken")
         return seed, os.getpid()
 
     done = train.map_seeds(run, [0, 1], processes=1, wait=False)
     assert done.done() and done.result() == [(0, os.getpid()), (1, os.getpid())]
-    failed = train.map_seeds(run, [-1], processes=1, wait=False)
+    failed = train.map_seeds(run, [2], processes=1, wait=False)
     assert failed.done() and isinstance(failed.exception(), ValueError)
 
 

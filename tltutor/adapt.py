@@ -483,6 +483,8 @@ def _fit(
     history = None
     for epoch in range(num_epochs):
         X, y, sample_weight = _mix(Xs, ys, Xt, rng)
+        if epoch == 0:
+            train.create_state(model, X, y, sample_weight)
         epoch_history = model.fit(
             X,
             y,

@@ -34,6 +34,7 @@ from tltutor.validation import (
     check_int,
     check_labels,
     check_lr,
+    check_seed,
     check_xy,
 )
 
@@ -313,6 +314,7 @@ def fit(
             y[:split_at],
             (X[split_at:].astype("float32"), y[split_at:]),
         )
+    create_state(trained, X, y)
     return trained.fit(
         **training_batches(X, y, batch_size=batch_size, seed=seed),
         epochs=num_epochs,
@@ -411,6 +413,44 @@ def reset_optimizer(model: keras.Model) -> keras.Model:
     for variable in model.optimizer.variables:
         if not variable.path.endswith("learning_rate"):
             variable.assign(np.zeros(variable.shape, variable.dtype))
+    return model
+
+
+def create_state(model: keras.Model, X, y, sample_weight=None) -> keras.Model:
+    """Create a compiled ``model``'s optimizer and metric variables now; returns ``model``.
+
+    ``model.fit`` creates them inside its first traced training step, and TensorFlow traces a
+    function that creates variables twice: creating them first saves the second trace, 1.3-1.7 s
+    per new TLNet on 2 CPU cores (``bench/bench.py``, section ``trace``). :func:`fit` and
+    :func:`train_head` call it for you; call it before your own ``model.fit`` on a new model.
+    ``X``, ``y`` (and ``sample_weight``) are training arrays, or lists or dicts of arrays, as
+    ``model.fit`` takes them; only their first row is used. The variables start at zero either way, so no result changes. Inside a
+    ``tf.distribute`` strategy it does nothing (Keras then creates them itself, before tracing).
+
+    >>> from tltutor.models import build_model, get_base
+    >>> model = compile_model(build_model(get_base("TLNet", weights=None), num_classes=2))
+    >>> create_state(model, np.zeros((4, 32, 32, 3), "uint8"), np.arange(4) % 2).optimizer.built
+    True
+    """
+    if getattr(model, "optimizer", None) is None:
+        raise ValueError(f"{model.name} has no optimizer: compile it first (train.compile_model)")
+    if keras.backend.backend() == "tensorflow":
+        import tensorflow as tf
+
+        if (
+            tf.distribute.has_strategy()
+            or model.distribute_strategy is not tf.distribute.get_strategy()
+        ):
+            return model
+    if not model.optimizer.built:
+        model.optimizer.build(model.trainable_variables)
+    X, y, sample_weight = keras.tree.map_structure(
+        lambda part: np.asarray(part)[:1], (X, y, sample_weight), none_is_leaf=False
+    )
+    y_pred = model(keras.tree.map_structure(lambda part: part.astype("float32"), X), training=False)
+    model.compute_loss(X, y, y_pred, sample_weight, training=False)
+    model.compute_metrics(X, y, y_pred, sample_weight)
+    model.reset_metrics()
     return model
 
 
@@ -735,6 +775,7 @@ def train_head(
         name="linear_probe",
     )
     compile_model(head, lr=lr)
+    create_state(head, features, labels)
     order, batch = epoch_order(
         len(features), num_epochs=num_epochs, batch_size=batch_size, seed=seed
     )
@@ -977,8 +1018,11 @@ def map_seeds(
     - what ``run`` prints comes from the workers, interleaved (return results instead); their
       TensorFlow log level is the caller's, so a notebook that silenced retracing warnings
       keeps them silent;
+    - every run starts from ``keras.utils.set_random_seed(seed)`` (Python's, NumPy's and the
+      backend's generators, hence the seeds of the layers ``run`` builds, e.g. Dropout's), so
+      what a worker ran before cannot change a result: the same seed gives the same result again;
     - a worker computes with one thread, so its numbers can differ from an in-process run in
-      the last digits, as they do between two CPUs; the same seed gives the same result again.
+      the last digits, as they do between two CPUs.
 
     ``processes`` defaults to one per seed (at most two per core), and to 1 on a single core,
     with a GPU, or when ``TLTUTOR_PROCESSES=1``; ``processes=1`` runs the seeds here, one after
@@ -989,17 +1033,17 @@ def map_seeds(
     them), and ``.result()`` waits for them and raises what a seed raised. With one process there
     is nowhere else to run, so the seeds run before the call returns.
 
-    >>> map_seeds(abs, [-1, 2, -3], processes=1)
-    [1, 2, 3]
-    >>> map_seeds(abs, [-1, 2], processes=1, wait=False).result()
-    [1, 2]
+    >>> map_seeds(lambda seed: seed * seed, [1, 2, 3], processes=1)
+    [1, 4, 9]
+    >>> map_seeds(lambda seed: seed * seed, [1, 2], processes=1, wait=False).result()
+    [1, 4]
     """
-    seeds = list(seeds)
+    seeds = [check_seed(seed) for seed in seeds]
     processes = _seed_processes(len(seeds), processes)
     if processes == 1:
         if wait:
-            return [run(seed) for seed in progress(seeds, label)]
-        return _run_now(lambda: [run(seed) for seed in progress(seeds, label)])
+            return [_seeded(run, seed) for seed in progress(seeds, label)]
+        return _run_now(lambda: [_seeded(run, seed) for seed in progress(seeds, label)])
     from concurrent.futures import FIRST_EXCEPTION
     from concurrent.futures import wait as wait_for
 
@@ -1150,6 +1194,12 @@ def _run_seed(run, seed, policy: str, tensorflow_log_level: int):
     """In a worker: the parent's dtype policy and TensorFlow log level, then ``run(seed)``."""
     keras.mixed_precision.set_global_policy(policy)
     logging.getLogger("tensorflow").setLevel(tensorflow_log_level)
+    return _seeded(run, seed)
+
+
+def _seeded(run, seed: int):
+    """``run(seed)`` from the random state of ``seed``, whatever ran before in this process."""
+    keras.utils.set_random_seed(seed)
     return run(seed)
 
 
