@@ -424,8 +424,9 @@ def create_state(model: keras.Model, X, y, sample_weight=None) -> keras.Model:
     per new TLNet on 2 CPU cores (``bench/bench.py``, section ``trace``). :func:`fit` and
     :func:`train_head` call it for you; call it before your own ``model.fit`` on a new model.
     ``X``, ``y`` (and ``sample_weight``) are training arrays, or lists or dicts of arrays, as
-    ``model.fit`` takes them; only their first row is used. The variables start at zero either way, so no result changes. Inside a
-    ``tf.distribute`` strategy it does nothing (Keras then creates them itself, before tracing).
+    ``model.fit`` takes them; only their first row is used. The variables start at zero either
+    way, so no result changes. Inside a ``tf.distribute`` strategy it does nothing (Keras then
+    creates them itself, before tracing).
 
     >>> from tltutor.models import build_model, get_base
     >>> model = compile_model(build_model(get_base("TLNet", weights=None), num_classes=2))
