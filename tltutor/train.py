@@ -443,6 +443,8 @@ def create_state(model: keras.Model, X, y, sample_weight=None) -> keras.Model:
             or model.distribute_strategy is not tf.distribute.get_strategy()
         ):
             return model
+    if model.optimizer.built and all(getattr(m, "built", True) for m in model.metrics):
+        return model  # created already (a model compiled once and trained again)
     if not model.optimizer.built:
         model.optimizer.build(model.trainable_variables)
     X, y, sample_weight = keras.tree.map_structure(
