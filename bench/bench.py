@@ -234,7 +234,8 @@ def fit_one_iterator_vs_per_epoch(runs=((100, 40), (2000, 3)), *, repeats: int) 
 
 def first_fit_state_first_vs_in_step(*, repeats: int) -> dict:
     """A new model's first ``train.fit``: its training state created first vs inside the traced step."""
-    X, y = data.lab_target()[0][:64], data.lab_target()[1][:64]
+    X_train, y_train = data.lab_target()[:2]
+    X, y = X_train[:64], y_train[:64]
     create_state = train.create_state
 
     def first_fit(state_first: bool):

@@ -1044,9 +1044,8 @@ def map_seeds(
     seeds = [check_seed(seed) for seed in seeds]
     processes = _seed_processes(len(seeds), processes)
     if processes == 1:
-        if wait:
-            return [_seeded(run, seed) for seed in progress(seeds, label)]
-        return _run_now(lambda: [_seeded(run, seed) for seed in progress(seeds, label)])
+        here = lambda: [_seeded(run, seed) for seed in progress(seeds, label)]  # noqa: E731
+        return here() if wait else _run_now(here)
     from concurrent.futures import FIRST_EXCEPTION
     from concurrent.futures import wait as wait_for
 
