@@ -24,14 +24,17 @@ Sections (each prints one line with its ratio and goal):
 7. ``trace``: a new TLNet's first ``train.fit`` (64 images, one epoch: mostly tracing), its optimizer
    and metric variables created before the first step (``train.create_state``) vs created inside
    it, as Keras does (TensorFlow then traces the step twice); with the number of traces (goal >= 1.3x).
-8. ``seeds``: three seeds of a short TLNet run from scratch, ``train.map_seeds`` (a worker process
+8. ``predict``: ``train.evaluate`` (plain batches through ``predict_on_batch``) vs the same accuracy
+   from ``model.predict`` (a ``tf.data`` pipeline per call), on 150, 500 and 1000 test images of
+   the course TLNet, repeated calls on one model, with both accuracies (goal >= 1.3x on 500, equal).
+9. ``seeds``: three seeds of a short TLNet run from scratch, ``train.map_seeds`` (a worker process
    per seed, one thread each) vs one after the other in this process, for two network sizes, with
    and without the workers' start, and each run's test accuracy (goal >= 1.3x, on two cores).
-9. ``notebooks``: each notebook's wall and kernel CPU time against its budget (``budget_s`` in its metadata,
+10. ``notebooks``: each notebook's wall and kernel CPU time against its budget (``budget_s`` in its metadata,
    <= 60 s) and the course total (goal <= 6 min).
-10. ``mixed``: on a GPU, training a real-scale backbone (MobileNetV2 at 224x224, all layers) under
+11. ``mixed``: on a GPU, training a real-scale backbone (MobileNetV2 at 224x224, all layers) under
    ``mixed_float16`` vs ``float32`` (goal >= 1.5x faster at the same accuracy).
-11. ``jit``: on a GPU, the same training step with XLA/jit compilation on vs off.
+12. ``jit``: on a GPU, the same training step with XLA/jit compilation on vs off.
 """
 
 from __future__ import annotations
@@ -263,6 +266,33 @@ def first_fit_state_first_vs_in_step(*, repeats: int) -> dict:
         "ratio": seconds["in_step"] / seconds["state_first"],
         "goal": ">= 1.3",
     }
+
+
+def evaluate_plain_batches_vs_predict(sizes=(150, 500, 1000), *, repeats: int) -> dict:
+    """``train.evaluate`` against the accuracy computed from ``model.predict``, on one model (the
+    course base with a random head: the accuracies only show that both paths agree)."""
+    _, _, X_test, y_test = data.lab_target()
+    model = models.build_model(models.get_base("TLNet", weights="course"), 5)
+    results = {}
+    for n in sizes:
+        X, y = X_test[:n].astype("float32"), y_test[:n]
+        accuracy = {}
+
+        def keras_predict():
+            probabilities = model.predict(X, batch_size=256, verbose=0)
+            accuracy["keras_predict"] = float(np.mean(np.argmax(probabilities, axis=-1) == y))
+
+        def plain_batches():
+            accuracy["plain_batches"] = train.evaluate(model, X, y, batch_size=256)
+
+        seconds = {"keras_predict": timed(keras_predict, repeats)}
+        seconds["plain_batches"] = timed(plain_batches, repeats)
+        results[n] = {
+            **{f"{name}_s": s for name, s in seconds.items()},
+            "ratio": seconds["keras_predict"] / seconds["plain_batches"],
+            "accuracy": accuracy,
+        }
+    return {"sizes": results, "goal": ">= 1.3 on 500 images, the same accuracy"}
 
 
 def seeds_side_by_side(X, y, seeds=(0, 1, 2), *, num_epochs: int) -> dict:
@@ -562,6 +592,15 @@ def main(argv=None) -> int:
         f"{tr['traces']['state_first']} vs {tr['traces']['in_step']} traces of the step; goal >= 1.3x)",
         flush=True,
     )
+    ev = results["predict"] = evaluate_plain_batches_vs_predict(repeats=max(repeats, 5))
+    for n, r in ev["sizes"].items():
+        a = r["accuracy"]
+        print(
+            f"predict: train.evaluate on {n} images, plain batches vs model.predict: {r['ratio']:.2f}x faster "
+            f"({1000 * r['plain_batches_s']:.0f} ms vs {1000 * r['keras_predict_s']:.0f} ms); accuracy "
+            f"{a['plain_batches']:.3f} vs {a['keras_predict']:.3f} (goal >= 1.3x on 500, equal)",
+            flush=True,
+        )
     sd = results["seeds"] = seeds_side_by_side(X, y, num_epochs=epochs)
     for i, (network, r) in enumerate(sd["networks"].items()):
         here, first, again = (r[k]["s"] for k in ("here", "workers", "workers_again"))

@@ -276,6 +276,32 @@ def test_evaluate_returns_accuracy():
     assert train.evaluate(model, X, y) == pytest.approx(expected)
 
 
+def test_evaluate_and_features_predict_in_plain_batches_with_keras_numbers(monkeypatch):
+    """No tf.data pipeline per call (Keras' predict builds one): the same outputs to the last bit,
+    also for a last batch of another size; Keras' own predict under a distribution strategy."""
+    import keras
+
+    model, base = small_model(), models.tlnet(width=4)
+    probabilities = model.predict(X.astype("float32"), batch_size=40, verbose=0)
+    features = base.predict(X.astype("float32"), batch_size=40, verbose=0)
+    expected = float(np.mean(np.argmax(probabilities, axis=-1) == y))
+    calls = []
+    monkeypatch.setattr(keras.Model, "predict", lambda *a, **k: calls.append(a) or 1 / 0)
+    assert train.evaluate(model, X, y, batch_size=40) == expected  # batches of 40, 40 and 16
+    np.testing.assert_array_equal(
+        train.extract_features(base, X, batch_size=40, cache_dir=False), features
+    )
+    assert calls == []
+    monkeypatch.undo()
+    tf = pytest.importorskip("tensorflow")
+    monkeypatch.setattr(keras.Model, "predict_on_batch", lambda *a, **k: calls.append(a) or 1 / 0)
+    with tf.distribute.MirroredStrategy(["/cpu:0"]).scope():  # as in gpu.data_parallel()
+        replicated = small_model()
+        replicated.set_weights(model.get_weights())
+    assert train.evaluate(replicated, X, y, batch_size=40) == expected
+    assert calls == []
+
+
 def test_extract_features_cache_hit_and_corruption(tmp_path, monkeypatch):
     base = models.tlnet(width=4)
     first = train.extract_features(base, X, cache_dir=tmp_path)

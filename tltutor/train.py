@@ -435,14 +435,8 @@ def create_state(model: keras.Model, X, y, sample_weight=None) -> keras.Model:
     """
     if getattr(model, "optimizer", None) is None:
         raise ValueError(f"{model.name} has no optimizer: compile it first (train.compile_model)")
-    if keras.backend.backend() == "tensorflow":
-        import tensorflow as tf
-
-        if (
-            tf.distribute.has_strategy()
-            or model.distribute_strategy is not tf.distribute.get_strategy()
-        ):
-            return model
+    if _distributed(model):
+        return model
     if model.optimizer.built and all(getattr(m, "built", True) for m in model.metrics):
         return model  # created already (a model compiled once and trained again)
     if not model.optimizer.built:
@@ -467,8 +461,30 @@ def evaluate(model: keras.Model, X, y, *, batch_size: int = 256) -> float:
     """
     X, y = check_xy(model, X, y)
     check_batch_size(batch_size)
-    probabilities = model.predict(X.astype("float32"), batch_size=batch_size, verbose=0)
+    probabilities = _predict(model, X, batch_size)
     return float(np.mean(np.argmax(probabilities, axis=-1) == y))
+
+
+def _distributed(model: keras.Model) -> bool:
+    """Whether ``model`` runs under a distribution (``gpu.data_parallel()``): Keras' own loops then."""
+    if keras.backend.backend() == "tensorflow":
+        import tensorflow as tf
+
+        return (
+            tf.distribute.has_strategy()
+            or model.distribute_strategy is not tf.distribute.get_strategy()
+        )
+    return keras.distribution.distribution() is not None
+
+
+def _predict(model: keras.Model, X: np.ndarray, batch_size: int):
+    """``model.predict`` in plain batches: the same numbers without building a ``tf.data``
+    pipeline on every call (1.4-4 times faster on 1000-150 images, 2 CPU cores; `bench/bench.py`)."""
+    X = X.astype("float32")
+    if _distributed(model):
+        return model.predict(X, batch_size=batch_size, verbose=0)
+    parts = [model.predict_on_batch(X[i : i + batch_size]) for i in range(0, len(X), batch_size)]
+    return keras.tree.map_structure(lambda *part: np.concatenate(part), *parts)
 
 
 def linear_probe_then_finetune(
@@ -645,9 +661,7 @@ def extract_features(base: keras.Model, X, *, batch_size: int = 256, cache_dir=N
 
 
 def _predict_features(base: keras.Model, X: np.ndarray, batch_size: int) -> np.ndarray:
-    return np.asarray(
-        base.predict(X.astype("float32"), batch_size=batch_size, verbose=0), dtype="float32"
-    )
+    return np.asarray(_predict(base, X, batch_size), dtype="float32")
 
 
 def _features_key(base: keras.Model, X: np.ndarray) -> str:
