@@ -425,8 +425,8 @@ def create_state(model: keras.Model, X, y, sample_weight=None) -> keras.Model:
     :func:`train_head` call it for you; call it before your own ``model.fit`` on a new model.
     ``X``, ``y`` (and ``sample_weight``) are training arrays, or lists or dicts of arrays, as
     ``model.fit`` takes them; only their first row is used. The variables start at zero either
-    way, so no result changes. Inside a ``tf.distribute`` strategy it does nothing (Keras then
-    creates them itself, before tracing).
+    way, so no result changes. Under a distribution (a ``tf.distribute`` strategy, or
+    ``keras.distribution`` on JAX) it does nothing: Keras then creates them itself, before tracing.
 
     >>> from tltutor.models import build_model, get_base
     >>> model = compile_model(build_model(get_base("TLNet", weights=None), num_classes=2))
@@ -479,7 +479,8 @@ def _distributed(model: keras.Model) -> bool:
 
 def _predict(model: keras.Model, X: np.ndarray, batch_size: int):
     """``model.predict`` in plain batches: the same numbers without building a ``tf.data``
-    pipeline on every call (1.4-4 times faster on 1000-150 images, 2 CPU cores; `bench/bench.py`)."""
+    pipeline on every call (1.7-2.7 times faster on 1000-150 images, 2 CPU cores; section
+    ``predict`` of ``bench/bench.py``)."""
     X = X.astype("float32")
     if _distributed(model):
         return model.predict(X, batch_size=batch_size, verbose=0)
